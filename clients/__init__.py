@@ -1,0 +1,1 @@
+"""Model adapters and MCP-client helpers."""

@@ -1,0 +1,1 @@
+"""EigenCore: orchestration, agents, audit and evaluation."""

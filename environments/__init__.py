@@ -1,0 +1,1 @@
+"""Executable domain environments: SQLite schema, scenario loader, typed tools, comparison rules."""

@@ -1,0 +1,1 @@
+"""Publishing domain bundles as MCP servers: surfaces, episodes, transports."""

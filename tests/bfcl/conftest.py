@@ -1,0 +1,33 @@
+"""Shared fixtures for the BFCL tests: the pinned release, skipped only when offline outside CI."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+try:
+    import eigencore  # noqa: F401
+except ModuleNotFoundError:
+    # Without an installed package, plain `pytest` (unlike `python -m pytest`) does not put the
+    # repository root on sys.path.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from eigencore.bfcl.release import Entry, Release, ReleaseUnavailable, load_release
+
+
+@pytest.fixture(scope="session")
+def release() -> Release:
+    try:
+        return load_release()
+    except ReleaseUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"BFCL release unavailable in CI: {exc}")
+        pytest.skip(f"BFCL release unavailable (offline?): {exc}")
+
+
+@pytest.fixture(scope="session")
+def all_entries(release: Release) -> list[Entry]:
+    return release.all_entries()
