@@ -13,7 +13,8 @@ import anyio
 def _domains(spec: str) -> list:
     from environments import registry
 
-    return [registry.get(name.strip()) for name in spec.split(",") if name.strip()]
+    names = dict.fromkeys(n.strip() for n in spec.split(",") if n.strip())  # ordered, unique
+    return [registry.get(name) for name in names]
 
 
 def cmd_envs_list(args: argparse.Namespace) -> int:

@@ -154,7 +154,7 @@ class EnvDb:
             return ToolOutcome(ok=False, error=validation_error(e))
         try:
             return ToolOutcome(ok=True, value=self.run(spec, kwargs))
-        except Exception as e:  # noqa: BLE001 - every failure becomes a structured error
+        except Exception as e:  # every failure becomes a structured error
             return ToolOutcome(ok=False, error=error_dict(e))
 
     # -- state ------------------------------------------------------------------------------

@@ -168,7 +168,8 @@ class StateReader:
                 continue
             cur = self.db.execute(f'SELECT {column_list(m.columns)} FROM "{t}"')
             rows = [self.canonical(t, dict(zip(m.columns, r, strict=True))) for r in cur]
-            out[t] = {self.key_of(t, r): r for r in sorted(rows, key=lambda r: _sort_key(self.key_of(t, r)))}
+            keyed = sorted(((self.key_of(t, r), r) for r in rows), key=lambda kr: _sort_key(kr[0]))
+            out[t] = dict(keyed)
         return out
 
     def changes_since(self, since: int) -> tuple[TableRows, TableRows]:
@@ -224,9 +225,11 @@ def diff_rows(
                 if cols:
                     changes.append(RowChange(table=t, key=key, kind="updated", columns=cols))
             elif new is not None:
-                changes.append(RowChange(table=t, key=key, kind="inserted", row=_visible(new, rule)))
+                changes.append(
+                    RowChange(table=t, key=key, kind="inserted", row=_visible(new, rule)))
             elif old is not None:
-                changes.append(RowChange(table=t, key=key, kind="deleted", row=_visible(old, rule)))
+                changes.append(
+                    RowChange(table=t, key=key, kind="deleted", row=_visible(old, rule)))
     return StateDiff(changes=changes, labels=labels)
 
 

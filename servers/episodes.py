@@ -119,7 +119,8 @@ class EpisodeStore:
             raise EpisodeError(f"unknown episode {episode_id!r}")
         ep.close()
 
-    def reset(self, episode_id: str, scenarios: Mapping[str, ScenarioSpec] | None = None) -> Episode:
+    def reset(self, episode_id: str,
+              scenarios: Mapping[str, ScenarioSpec] | None = None) -> Episode:
         """Replace an episode's databases with fresh copies of its (or new) scenarios."""
         old = self.get(episode_id)
         specs: dict[str, ScenarioSpec] = dict(old.scenarios)
@@ -192,5 +193,5 @@ def _header(rc: Any, name: str) -> str | None:
         return None
     try:
         return headers.get(name)
-    except Exception:  # noqa: BLE001 - non-HTTP transports carry no headers
+    except Exception:  # non-HTTP transports carry no headers
         return None

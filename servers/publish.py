@@ -16,8 +16,8 @@ from typing import Any, get_type_hints
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import NotFoundError, ValidationError
-from fastmcp.server.middleware import Middleware
 from fastmcp.server.dependencies import fastmcp_request_ctx, get_context
+from fastmcp.server.middleware import Middleware
 from fastmcp.tools import Tool
 from fastmcp.tools.base import ToolResult
 from mcp_types import TextContent, ToolAnnotations
@@ -76,7 +76,7 @@ def mcp_tool(bundle: DomainBundle, spec: ToolSpec, store: EpisodeStore, name: st
             return error_result({"kind": "no_episode", "message": str(e)})
         try:
             return db.run(spec, kwargs)
-        except Exception as e:  # noqa: BLE001 - rolled back; reported as a structured error
+        except Exception as e:  # rolled back; reported as a structured error
             return error_result(error_dict(e))
 
     ret = hints.get("return", inspect.Signature.empty)

@@ -197,8 +197,7 @@ def _segment(text: str, node: ast.AST) -> str:
 def _call_from_node(node: ast.AST, text: str) -> Call:
     if not isinstance(node, ast.Call):
         raise CallParseError(
-            f"expected a function call, got {_kind(node)}: "
-            f"{_excerpt(_segment(text, node))}"
+            f"expected a function call, got {_kind(node)}: {_excerpt(_segment(text, node))}"
         )
     src = _segment(text, node)
     func = node.func

@@ -85,6 +85,7 @@ class _EpisodeModules:
     """One episode's private copies of the BFCL source modules."""
 
     def __init__(self, release: Release) -> None:
+        self._release = release
         self._codes = _compiled(release)
         self._modules: dict[str, types.ModuleType] = {}
         self._builtins = dict(vars(builtins))
@@ -105,6 +106,16 @@ class _EpisodeModules:
         self._modules[stem] = module
         try:
             exec(code, module.__dict__)
+        except ModuleNotFoundError as exc:
+            del self._modules[stem]
+            if exc.name and exc.name.startswith("bfcl_eval"):
+                raise
+            raise ModuleNotFoundError(
+                f"BFCL reference module {stem!r} needs {exc.name!r}, which is not installed "
+                f"(bfcl-eval {self._release.version} depends on mpmath==1.3.0 for MathAPI; "
+                "install it with the project dependencies)",
+                name=exc.name,
+            ) from exc
         except BaseException:
             del self._modules[stem]
             raise

@@ -3,17 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-try:
-    import eigencore  # noqa: F401
-except ModuleNotFoundError:
-    # Without an installed package, plain `pytest` (unlike `python -m pytest`) does not put the
-    # repository root on sys.path.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from eigencore.bfcl.release import Entry, Release, ReleaseUnavailable, load_release
 
