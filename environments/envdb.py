@@ -47,6 +47,8 @@ def build_database(bundle: DomainBundle, scenario: Scenario | None = None,
     db = connect(path)
     db.executescript(bundle.schema_sql)
     db.execute("BEGIN")
+    # Deferred: rows may arrive in any order; violations are then listed, not just refused.
+    db.execute("PRAGMA defer_foreign_keys = ON")
     try:
         bundle.loader(db, bundle.default_scenario if scenario is None else scenario)
         bad = db.execute("PRAGMA foreign_key_check").fetchall()

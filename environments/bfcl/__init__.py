@@ -30,7 +30,9 @@ def by_class() -> dict[str, BfclBundle]:
             if e.name != f"environments.bfcl.{module}":
                 raise
             continue
-        out[class_name] = mod.BUNDLE
+        bundle = getattr(mod, "BUNDLE", None)
+        if isinstance(bundle, BfclBundle):
+            out[class_name] = bundle
     return out
 
 

@@ -1,0 +1,1 @@
+"""Measurements run by a command (`python -m benchmarks.<name>`), never timed tests."""
