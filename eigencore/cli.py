@@ -47,7 +47,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         scenarios = data
     namespaced = None if args.namespaced is None else args.namespaced == "yes"
     if args.transport == "stdio":
-        dep = deploy(bundles, namespaced=namespaced, unbound="shared", scenarios=scenarios)
+        dep = deploy(bundles, namespaced=namespaced, unbound="shared", scenarios=scenarios,
+                     admin_in_band=args.with_admin)
         anyio.run(serve_stdio, dep)
         return 0
     dep = deploy(bundles, namespaced=namespaced, unbound=args.unbound, scenarios=scenarios)
@@ -114,6 +115,118 @@ def cmd_install_claude(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target(spec: str, token: str | None):
+    from eigencore.evaluation.harness import Target
+
+    if spec in ("inprocess", "stdio"):
+        return Target(kind=spec)
+    if spec.startswith(("http://", "https://")):
+        return Target(kind="url", url=spec, token=token)
+    raise ValueError(f"--target must be inprocess, stdio or an http(s) URL, not {spec!r}")
+
+
+def _print_summary(store, run_id: str) -> None:
+    from eigencore.evaluation.metrics import grouped, rates
+
+    verdicts = store.verdicts(run_id)
+    r = rates(verdicts)
+
+    def pct(x: float | None) -> str:
+        return "  n/a" if x is None else f"{100 * x:5.1f}%"
+
+    print(f"run {run_id}: {r.tasks} tasks, {r.samples} samples (k={r.k})")
+    for m in r.success:
+        print(f"  {m:9} success {pct(r.success[m])}   pass^{r.k} {pct(r.pass_k[m])}")
+    for cat, cr in grouped(verdicts, "category").items():
+        print(f"  [{cat}] " + "  ".join(f"{m} {pct(v)}" for m, v in cr.success.items()))
+
+
+def cmd_eval_run(args: argparse.Namespace) -> int:
+    from clients.models.specs import adapter_factory
+    from eigencore.evaluation.runner import RunConfig, run_suite
+    from eigencore.evaluation.store import RunStore
+    from eigencore.evaluation.suites import load_suite
+    from servers.transports import quiet_logs
+
+    quiet_logs()
+    store = RunStore(args.store)
+    if args.resume:
+        prev = store.run(args.resume)
+        cfg = prev["config"]
+        args.model, args.suite = prev["model"], prev["suite"]
+        args.k, args.categories, args.limit = cfg["k"], ",".join(cfg["categories"]), cfg["limit"]
+    categories = [c for c in (args.categories or "").split(",") if c]
+    tasks = load_suite(args.suite, categories or None)
+    if args.limit:
+        tasks = tasks[: args.limit]
+    config = RunConfig(model=args.model, suite=args.suite, k=args.k,
+                       concurrency=args.concurrency, max_steps=args.max_steps,
+                       categories=categories, limit=args.limit,
+                       target=_target(args.target, args.token))
+    factory = adapter_factory(args.model)
+    run_id = anyio.run(lambda: run_suite(tasks, factory, store, config, run_id=args.resume,
+                                         progress=not args.quiet))
+    _print_summary(store, run_id)
+    print(f"results: {store.path} (run {run_id}); report: eigen eval report {run_id}")
+    return 0
+
+
+def cmd_eval_score(args: argparse.Namespace) -> int:
+    from clients.models.scripted import load_result_file
+
+    ids = set(load_result_file(args.predictions))
+    args.model = f"replay:{args.predictions}"
+    args.resume = None
+    args.categories = None
+    args.limit = None
+    args.k = 1
+    from eigencore.evaluation.suites import load_suite
+
+    tasks = [t for t in load_suite(args.suite) if t.id in ids]
+    missing = ids - {t.id for t in tasks}
+    if missing:
+        print(f"warning: {len(missing)} ids are not in suite {args.suite}: "
+              f"{sorted(missing)[:5]}...", file=sys.stderr)
+    from clients.models.specs import adapter_factory
+    from eigencore.evaluation.runner import RunConfig, run_suite
+    from eigencore.evaluation.store import RunStore
+    from servers.transports import quiet_logs
+
+    quiet_logs()
+    store = RunStore(args.store)
+    config = RunConfig(model=args.model, suite=args.suite, concurrency=args.concurrency)
+    run_id = anyio.run(lambda: run_suite(tasks, adapter_factory(args.model), store, config,
+                                         progress=not args.quiet))
+    _print_summary(store, run_id)
+    return 0
+
+
+def cmd_eval_report(args: argparse.Namespace) -> int:
+    from eigencore.evaluation.store import RunStore
+
+    store = RunStore(args.store)
+    run_ids = args.runs or [r["run_id"] for r in store.runs()]
+    try:
+        from eigencore.evaluation.report import html_report, leaderboard
+    except ImportError:
+        for r in run_ids:
+            _print_summary(store, r)
+        return 0
+    print(leaderboard(store, run_ids))
+    if args.html:
+        html_report(store, run_ids, Path(args.html))
+        print(f"wrote {args.html}")
+    return 0
+
+
+def cmd_bfcl_fetch(args: argparse.Namespace) -> int:
+    from eigencore.bfcl.release import load_release
+
+    release = load_release(args.release)
+    print(f"BFCL release {release.version}: {release.path} (sha256 {release.sha256})")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from eigencore.demo import run
 
@@ -144,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--namespaced", choices=["yes", "no"],
                        help="prefix tool names with the domain (default: when several)")
     serve.add_argument("--scenario", help="JSON file: initial state ({domain: scenario})")
+    serve.add_argument("--with-admin", action="store_true",
+                       help="stdio only: also expose the admin tools (prefix eigendata_admin_) "
+                            "for a harness that filters them out; never for a model's client")
     serve.set_defaults(fn=cmd_serve)
 
     state = sub.add_parser("state", help="database state").add_subparsers(dest="sub",
@@ -170,6 +286,42 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--config", help="config file (default: the platform's)")
     cd.set_defaults(fn=cmd_install_claude)
 
+    ev = sub.add_parser("eval", help="outcome-aware evaluation").add_subparsers(
+        dest="sub", required=True)
+    run = ev.add_parser("run", help="run a model on a suite against live MCP servers")
+    run.add_argument("--model", help="anthropic:MODEL, openai:MODEL@URL, local:NAME, "
+                                     "replay:FILE, oracle, noop")
+    run.add_argument("--suite", default="bfcl-v3", help="bfcl-v3 or library-demo")
+    run.add_argument("--categories", help="comma-separated, e.g. base,miss_func")
+    run.add_argument("--limit", type=int, help="first N tasks only")
+    run.add_argument("--k", type=int, default=1, help="samples per task (pass^k)")
+    run.add_argument("--concurrency", type=int, default=4)
+    run.add_argument("--max-steps", type=int, default=20, help="model steps per turn")
+    run.add_argument("--target", default="inprocess", help="inprocess, stdio or a server URL")
+    run.add_argument("--token", help="bearer token for a URL target")
+    run.add_argument("--store", default="runs/eval.db", help="SQLite run store")
+    run.add_argument("--resume", metavar="RUN_ID", help="continue a killed run")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(fn=cmd_eval_run)
+    sc = ev.add_parser("score", help="score a BFCL-format result file (no model needed)")
+    sc.add_argument("--predictions", required=True, help="JSONL: {id, result}")
+    sc.add_argument("--suite", default="bfcl-v3")
+    sc.add_argument("--store", default="runs/eval.db")
+    sc.add_argument("--concurrency", type=int, default=4)
+    sc.add_argument("--quiet", action="store_true")
+    sc.set_defaults(fn=cmd_eval_score)
+    rep = ev.add_parser("report", help="leaderboard (terminal) and an HTML report")
+    rep.add_argument("runs", nargs="*", help="run ids (default: all in the store)")
+    rep.add_argument("--store", default="runs/eval.db")
+    rep.add_argument("--html", help="write a static HTML report here")
+    rep.set_defaults(fn=cmd_eval_report)
+
+    bfcl = sub.add_parser("bfcl", help="the BFCL-V3 multi-turn benchmark").add_subparsers(
+        dest="sub", required=True)
+    fetch = bfcl.add_parser("fetch", help="download and hash-check a bfcl-eval release")
+    fetch.add_argument("--release", default="2025.6.8")
+    fetch.set_defaults(fn=cmd_bfcl_fetch)
+
     demo = sub.add_parser("demo", help="serve and exercise the showcase domain")
     demo.set_defaults(fn=cmd_demo)
     return p
@@ -181,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.fn(args) or 0)
     except KeyError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        if type(e) is not ValueError:  # subclasses (e.g. pydantic) are bugs: show them whole
+            raise
+        print(f"error: {e}", file=sys.stderr)
         return 2
 
 

@@ -289,3 +289,79 @@ def compare_snapshots(a: TableRows, b: TableRows, rules: ComparisonRules,
 def snapshot_json(rows: TableRows) -> dict[str, list[Row]]:
     """A snapshot as plain JSON: tables -> rows (already ordered by natural key)."""
     return {t: list(r.values()) for t, r in sorted(rows.items())}
+
+
+def _changes_by_key(d: StateDiff) -> dict[tuple[str, str], RowChange]:
+    return {(c.table, _key_id(c.key)): c for c in d.changes}
+
+
+def _key_id(key: dict[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+def compare_diffs(expected: StateDiff, got: StateDiff, rules: ComparisonRules) -> StateDiff:
+    """Compare two outcomes given as diffs from the SAME initial state (e.g. JSON from two
+    remote episodes): rows either side touched, by natural key, under the comparison rules.
+
+    A row touched by one side only is, on the other side, still at its initial value, which
+    the touching side's diff records (`old` columns, or the deleted row).
+    """
+    exp, gotc = _changes_by_key(expected), _changes_by_key(got)
+    out: list[RowChange] = []
+    for k in sorted(set(exp) | set(gotc)):
+        e, g = exp.get(k), gotc.get(k)
+        table = (e or g).table  # type: ignore[union-attr]
+        key = (e or g).key  # type: ignore[union-attr]
+        rule = rules.for_table(table)
+        tol = rules.tolerance_for(table)
+        e_exists = _exists_after(e, g)
+        g_exists = _exists_after(g, e)
+        if e_exists and not g_exists:
+            out.append(RowChange(table=table, key=key, kind="deleted",
+                                 row=_after_row(e, g)))
+        elif g_exists and not e_exists:
+            out.append(RowChange(table=table, key=key, kind="inserted",
+                                 row=_after_row(g, e)))
+        elif e_exists and g_exists:
+            ev, gv = _after_values(e, g), _after_values(g, e)
+            cols = {}
+            for c in sorted(set(ev) | set(gv)):
+                if c in rule.ignore or c not in ev or c not in gv:
+                    continue
+                if not values_equal(ev[c], gv[c], tolerance=tol, free_text=c in rule.free_text):
+                    cols[c] = ColumnChange(old=ev[c], new=gv[c])
+            if cols:
+                out.append(RowChange(table=table, key=key, kind="updated", columns=cols))
+    return StateDiff(changes=out, labels=("expected", "got"))
+
+
+def _exists_after(mine: RowChange | None, other: RowChange | None) -> bool:
+    if mine is not None:
+        return mine.kind != "deleted"
+    # Untouched by this side: it exists iff it existed initially, i.e. unless the other side
+    # inserted it.
+    return other is not None and other.kind != "inserted"
+
+
+def _initial_values(change: RowChange | None) -> dict[str, Any]:
+    if change is None or change.kind == "inserted":
+        return {}
+    if change.kind == "deleted":
+        return dict(change.row or {})
+    return {c: ch.old for c, ch in change.columns.items()}
+
+
+def _after_values(mine: RowChange | None, other: RowChange | None) -> dict[str, Any]:
+    """Column values this side ends with, as far as the two diffs reveal them."""
+    values = _initial_values(other)
+    if mine is None:
+        return values
+    if mine.kind == "inserted":
+        return dict(mine.row or {})
+    values.update(_initial_values(mine))
+    values.update({c: ch.new for c, ch in mine.columns.items()})
+    return values
+
+
+def _after_row(mine: RowChange | None, other: RowChange | None) -> dict[str, Any]:
+    return _after_values(mine, other)

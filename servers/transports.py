@@ -30,6 +30,9 @@ from servers.publish import domain_server
 
 DOMAIN_PATH = "/mcp"
 ADMIN_PATH = "/admin/mcp"
+ADMIN_NAMESPACE = "eigendata_admin"
+"""Prefix of the admin tools when they share a stdio pipe with the domain tools (opt-in);
+the evaluation harness strips them from what a model is shown."""
 
 
 @dataclass
@@ -47,10 +50,20 @@ def deploy(
     namespaced: bool | None = None,
     unbound: UnboundPolicy = "shared",
     scenarios: Mapping[str, ScenarioSpec] | None = None,
+    admin_in_band: bool = False,
 ) -> Deployment:
+    """Build both surfaces over one episode store.
+
+    `admin_in_band` also mounts the admin tools into the domain server under the
+    `eigendata_admin_` prefix: only for a harness driving a stdio subprocess, which has a
+    single pipe and filters those tools out before a model sees the list.
+    """
     store = EpisodeStore(bundles, unbound=unbound, scenarios=scenarios)
-    return Deployment(store, domain_server(bundles, store, namespaced=namespaced),
-                      admin_server(store))
+    server = domain_server(bundles, store, namespaced=namespaced)
+    admin = admin_server(store)
+    if admin_in_band:
+        server.mount(admin, namespace=ADMIN_NAMESPACE)
+    return Deployment(store, server, admin)
 
 
 def is_loopback(host: str) -> bool:

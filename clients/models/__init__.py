@@ -1,0 +1,1 @@
+"""Model adapters: one interface over hosted APIs, local models, replays and baselines."""

@@ -1,0 +1,1 @@
+"""Outcome-aware evaluation: tasks, rollout harness, reference outcomes, scoring, runs."""

@@ -1,0 +1,33 @@
+"""Whether a reply gives the user a fact: numbers by value, text normalised."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from eigencore.evaluation.task import Fact
+from environments.rules import normalise_text
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _numbers(text: str) -> list[float]:
+    out = []
+    for m in _NUMBER.findall(text):
+        try:
+            out.append(float(m.replace(",", "")))
+        except ValueError:
+            continue
+    return out
+
+
+def fact_given(fact: Fact, text: str) -> bool:
+    """Is the fact stated in the text? Numbers by value (to 2 decimals), text normalised."""
+    v = fact.value
+    if isinstance(v, bool):
+        return normalise_text(str(v)) in normalise_text(text)
+    if isinstance(v, (int, float)):
+        return any(math.isclose(x, v, rel_tol=1e-9, abs_tol=1e-9) or round(x, 2) == round(v, 2)
+                   for x in _numbers(text))
+    needle = normalise_text(str(v))
+    return bool(needle) and needle in normalise_text(text)
