@@ -186,7 +186,8 @@ def markdown(res: dict[str, Any]) -> str:
     e = res["episode_open"]
     lines += ["", "| opening an isolated episode (in-process) | median (ms) | p99 (ms) |",
               "|---|---|---|",
-              f"| `EnvDb.open` (one domain) | {e['envdb_median_ms']:.3f} | {e['envdb_p99_ms']:.3f} |",
+              f"| `EnvDb.open` (one domain) | {e['envdb_median_ms']:.3f} | "
+              f"{e['envdb_p99_ms']:.3f} |",
               f"| `EpisodeStore.open` | {e['store_median_ms']:.3f} | {e['store_p99_ms']:.3f} |",
               "", "| rows | changed | checkpoint+diff median (ms) | vs 10^3 | full snapshot (ms) |",
               "|---|---|---|---|---|"]

@@ -153,6 +153,9 @@ class DomainBundle:
     loader: ScenarioLoader = load_tables
     scenarios: Mapping[str, Scenario] = field(default_factory=dict)
     """Named scenarios besides the default (e.g. task fixtures)."""
+    render_result: Callable[[Any], str] | None = None
+    """How a result is shown to the model, when the domain has its own convention (BFCL
+    shows `str()`/`json.dumps` text); None publishes typed structured output."""
 
     def __post_init__(self) -> None:
         names = [t.name for t in self.tools]

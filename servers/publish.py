@@ -69,17 +69,22 @@ def mcp_tool(bundle: DomainBundle, spec: ToolSpec, store: EpisodeStore, name: st
     params = list(sig.parameters.values())[1:]
     domain = bundle.name
 
+    render = bundle.render_result
+
     async def call(**kwargs: Any) -> Any:
         try:
             db = current_db(store, domain)
         except EpisodeError as e:
             return error_result({"kind": "no_episode", "message": str(e)})
         try:
-            return db.run(spec, kwargs)
+            value = db.run(spec, kwargs)
         except Exception as e:  # rolled back; reported as a structured error
             return error_result(error_dict(e))
+        if render is not None:
+            return ToolResult(content=[TextContent(type="text", text=render(value))])
+        return value
 
-    ret = hints.get("return", inspect.Signature.empty)
+    ret = hints.get("return", inspect.Signature.empty) if render is None else Any
     call.__signature__ = sig.replace(parameters=params, return_annotation=ret)  # type: ignore[attr-defined]
     call.__annotations__ = {p.name: hints[p.name] for p in params if p.name in hints}
     if ret is not inspect.Signature.empty:
@@ -96,6 +101,8 @@ def mcp_tool(bundle: DomainBundle, spec: ToolSpec, store: EpisodeStore, name: st
             open_world_hint=False,
         ),
         tags={f"domain:{domain}"},
+        # A domain with its own rendering publishes text, not a typed structure.
+        **({"output_schema": None} if render is not None else {}),
     )
 
 

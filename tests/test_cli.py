@@ -71,11 +71,13 @@ def test_install_claude_desktop_merges(tmp_path: Path) -> None:
     assert len(json.loads(config.read_text())["mcpServers"]) == 2
 
 
-def test_install_claude_desktop_refuses_broken_config(tmp_path: Path) -> None:
+def test_install_claude_desktop_refuses_broken_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "claude_desktop_config.json"
     config.write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        main(["install", "claude-desktop", "library", "--config", str(config)])
+    assert main(["install", "claude-desktop", "library", "--config", str(config)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
     assert config.read_text() == "{not json"
 
 
@@ -89,11 +91,21 @@ def test_installed_entry_starts_a_working_server(tmp_path: Path) -> None:
                        "clientInfo": {"name": "claude-desktop-test", "version": "0"}}}
     listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    payload = "\n".join(json.dumps(m) for m in (init, initialized, listing)) + "\n"
-    proc = subprocess.run([entry["command"], *entry["args"]], input=payload, text=True,
-                          capture_output=True, timeout=60)
-    replies = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
-    tools = next(r for r in replies if r.get("id") == 2)["result"]["tools"]
+    proc = subprocess.Popen([entry["command"], *entry["args"]], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdin and proc.stdout
+    try:
+        # Like a real client: wait for each reply before the next request, close at the end.
+        proc.stdin.write(json.dumps(init) + "\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        proc.stdin.write(json.dumps(initialized) + "\n" + json.dumps(listing) + "\n")
+        proc.stdin.flush()
+        reply = json.loads(proc.stdout.readline())
+        tools = reply["result"]["tools"]
+    finally:
+        proc.stdin.close()
+        proc.wait(30)
     assert "checkout" in {t["name"] for t in tools}
 
 

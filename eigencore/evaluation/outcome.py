@@ -137,8 +137,20 @@ def _said(value: Any, question: str) -> bool:
     return fact_given(Fact(value=value), question)
 
 
+_ASKING = re.compile(
+    r"\?|\b(tell|show|let me know|what|which|how (many|much|long|far)|list|report|"
+    r"give me|find out|look up)\b", re.IGNORECASE)
+
+
+def asks_for_information(question: str) -> bool:
+    return bool(_ASKING.search(question))
+
+
 def derive_owed(question: str, calls: list[ReferenceCall]) -> list[Fact]:
-    """Scalars from read-only reference results that sit under a key the question names."""
+    """Scalars from read-only reference results that sit under a key the question names,
+    when the question asks for something at all (reads done only to act owe nothing)."""
+    if not asks_for_information(question):
+        return []
     asked = _words(question)
     facts: list[Fact] = []
     seen: set[str] = set()

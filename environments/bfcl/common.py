@@ -24,6 +24,13 @@ def _no_projection(db: sqlite3.Connection) -> dict[str, Any]:
     return {}
 
 
+def bfcl_text(value: Any) -> str:
+    """A result as BFCL shows it to the model (json.dumps for dicts, str otherwise)."""
+    from eigencore.bfcl.reference import result_text
+
+    return result_text(value)
+
+
 @dataclass
 class BfclBundle(DomainBundle):
     """A BFCL class ported to SQLite.
@@ -38,6 +45,11 @@ class BfclBundle(DomainBundle):
     module: str = ""
     project: Projection = field(default=_no_projection)
     stateless: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.render_result is None:
+            self.render_result = bfcl_text
 
 
 def scenario(config: dict[str, Any] | None = None, long_context: bool = False) -> dict[str, Any]:

@@ -1,0 +1,2 @@
+-- MathAPI is stateless: every function is a pure computation over its arguments, and BFCL
+-- never loads a scenario into it. The episode database therefore holds no tables.
