@@ -98,10 +98,10 @@ def rank_correlation(scores: Mapping[str, Mapping[str, float | None]]
     """
     out: dict[tuple[str, str], float | None] = {}
     for a, b in combinations(scores, 2):
-        both = [m for m, v in scores[a].items() if v is not None and scores[b].get(m) is not None]
-        xs = [float(scores[a][m]) for m in both]  # type: ignore[arg-type]
-        ys = [float(scores[b][m]) for m in both]  # type: ignore[arg-type]
-        out[(a, b)] = kendall_tau_b(xs, ys) if len(both) >= 2 else None
+        both = [(x, y) for m, x in scores[a].items()
+                if x is not None and (y := scores[b].get(m)) is not None]
+        out[(a, b)] = (kendall_tau_b([x for x, _ in both], [y for _, y in both])
+                       if len(both) >= 2 else None)
     return out
 
 
@@ -127,6 +127,7 @@ def _tau(t: float | None) -> str:
 
 
 def render_leaderboard(runs: Sequence[RunSummary], width: int = 140) -> str:
+    # Imported here: rich comes in through fastmcp, and the HTML report does not need it.
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -266,13 +267,12 @@ def bar_chart(runs: Sequence[RunSummary], metric: str, colours: Mapping[str, str
         x0 = ml + i * slot + (slot - n * bar_w) / 2
         for j, r in enumerate(runs):
             cr = r.categories.get(cat)
-            v = None if cr is None else cr.success[metric]
-            if v is None:
+            if cr is None or (v := cr.success[metric]) is None:
                 continue
             # A 0% bar still gets a visible sliver so "zero" is not mistaken for "missing".
             h = max(plot_h * v, 2.0)
             x = x0 + j * bar_w
-            tip = f"{r.label} · {cat}: {_pct(v)} of {cr.samples} samples"  # type: ignore[union-attr]
+            tip = f"{r.label} · {cat}: {_pct(v)} of {cr.samples} samples"
             body.append(f'<rect class="bar" x="{x + 1:.1f}" y="{base - h:.1f}" '
                         f'width="{bar_w - 2:.1f}" height="{h:.1f}" fill="{colours[r.label]}">'
                         f"<title>{_e(tip)}</title></rect>")

@@ -204,6 +204,54 @@ def test_unparseable_calls_are_refused_not_run(
     assert verdict.details["refused"] == [(0, hostile)]
 
 
+CYCLIC_ENTRY = "multi_turn_miss_param_16"
+CYCLIC_TRAJECTORY = [
+    [],
+    [["cd(folder='research')", "cp(source='archives', destination='archives')",
+      "cd(folder='archives')",
+      "mv(source='research_notes.txt',destination='2024_research_backup.txt')"]],
+    [["sort(file_name='2024_research_backup.txt')"]],
+    [["wc(file_name='2024_research_backup.txt',mode='l')"]],
+]
+
+
+def test_cyclic_model_state_is_compared_like_bfcl(
+    release: Release, entries: dict[str, Entry], truths: dict[str, GroundTruthRun]
+) -> None:
+    # Copying a directory into itself makes BFCL's tree cyclic (d/d shares d's contents):
+    # no projection exists, but the comparison with the finite reference still terminates.
+    verdict = judge(entries[CYCLIC_ENTRY], CYCLIC_TRAJECTORY, release, truths)
+    assert (verdict.error_type, verdict.turn) == (STATE_MISMATCH, 1)
+    assert verdict.details["differences"]["GorillaFileSystem"]["root"]["model"] == (
+        "<cyclic structure>")
+
+
+class _RaisingEpisode:
+    """A reference episode whose `pwd` raises, like an executor bug would."""
+
+    def __init__(self, entry: Entry, release: Release) -> None:
+        self._inner = reference_executor(release)(entry)
+
+    def execute(self, call: object) -> object:
+        if getattr(call, "name", None) == "pwd":
+            raise ValueError("boom")
+        return self._inner.execute(call)  # type: ignore[arg-type]
+
+    def state(self) -> dict[str, dict[str, object]]:
+        return self._inner.state()
+
+
+def test_executor_exceptions_become_error_results(
+    release: Release, entries: dict[str, Entry], truths: dict[str, GroundTruthRun]
+) -> None:
+    entry = entries["multi_turn_base_0"]
+    trajectory = ground_truth_trajectory(entry)
+    trajectory[0][0].append("pwd()")
+    verdict = check(entry, trajectory, executor=lambda e: _RaisingEpisode(e, release),
+                    truth=truths[entry.id])
+    assert verdict.valid and verdict.details["raised"] == [(0, "pwd()")]
+
+
 def test_perturbations_are_deterministic_and_cover_every_kind(
     release: Release, all_entries: list[Entry]
 ) -> None:
@@ -261,6 +309,7 @@ def _sample_cases(release: Release, entries: dict[str, Entry]) -> list[Perturbat
                              *ground_truth_trajectory(base0)[1:]],
     }
     cases += [Perturbation(base0.id, kind, 0, "", t) for kind, t in edges.items()]
+    cases.append(Perturbation(CYCLIC_ENTRY, "cyclic_copy", 0, "", CYCLIC_TRAJECTORY))
     probes = quirk_probes([entries["multi_turn_base_5"], entries["multi_turn_long_context_151"]],
                           release=release)
     return cases + probes
