@@ -92,17 +92,18 @@ def test_per_turn_is_stricter_than_final(tmp_path: Path) -> None:
         [],
     ])
     v = run(task, model)
-    # The replay says nothing, so the owed due date is missing: outcome fails on information…
-    assert not v.outcome and v.turns[0].missing[0].value == "2026-04-20"
-    assert "not told '2026-04-20'" in v.explain()
-    # …and the per-turn variant also sees turn 0's premature change.
+    assert v.outcome, v.explain()  # the end state is right and the due date was relayed
     assert not v.per_turn and "holds" in v.turns[0].state["library"].to_text()
 
 
 def test_information_is_required(tmp_path: Path) -> None:
     task = TASKS["library-demo-2"]  # read-only: how many copies?
-    silent = replay(tmp_path, task.id, [[["search_catalog(query='hobbit')"]]])
-    assert not run(task, silent).outcome  # the state is right, but the user was not told
+    told = replay(tmp_path, task.id, [[["search_catalog(query='hobbit')"]]])
+    assert run(task, told).outcome  # the relayed result holds the count
+    wrong = replay(tmp_path, task.id, [[["search_catalog(query='dune')"]]])
+    v = run(task, wrong)
+    assert not v.outcome and not v.final_state  # the state is right, but the user was not told
+    assert "not told 3" in v.explain()
 
 
 def test_facts_compare_numbers_by_value() -> None:

@@ -104,7 +104,12 @@ def load_result_file(path: str | Path) -> dict[str, list[list[list[Call]]]]:
 
 
 class ReplayAdapter:
-    """Replays recorded calls per turn and step; a recording has no prose replies."""
+    """Replays recorded calls per turn and step.
+
+    A BFCL result file has no prose, so when a turn's recorded calls run out the replay ends
+    the turn by relaying that turn's tool results to the user verbatim: information counts as
+    given exactly when the recorded calls surfaced it.
+    """
 
     name = "replay"
 
@@ -121,6 +126,6 @@ class ReplayAdapter:
         # An empty recorded step carries no call; the turn ends when the calls run out.
         steps = [s for s in self.current[turn] if s] if turn < len(self.current) else []
         if step >= len(steps):
-            return Reply(text="")
+            return Reply(text=_results_summary(messages))
         return Reply(tool_calls=[to_tool_call(c, tools, f"t{turn}s{step}c{i}")
                                  for i, c in enumerate(steps[step])])
