@@ -2,7 +2,9 @@
 run on one machine, three ways:
 
 1. the original BFCL classes in-process (fresh instances per entry),
-2. our SQLite port in-process (a fresh isolated database per class per entry),
+2. our SQLite port in-process (a fresh isolated database per class per entry), both on first
+   use of each scenario (its database is built) and with the built scenarios cached, as a
+   server serving many episodes of the same tasks has them,
 3. our port through real in-memory MCP sessions: one episode per entry opened on the admin
    surface, every call a real `tools/call` bound to that episode.
 
@@ -27,6 +29,7 @@ from eigencore.bfcl.reference import ReferenceEpisode
 from eigencore.bfcl.release import CLASS_MODULES, Entry, load_release
 from environments import registry
 from environments.bfcl.common import scenario
+from environments.envdb import TEMPLATES
 from servers.episodes import EPISODE_META_KEY
 from servers.transports import deploy, quiet_logs
 
@@ -106,9 +109,14 @@ def main() -> None:
     # across entries in normal use).
     original(entries[:5], calls)
     port(entries, calls)
+    def cold_port() -> int:
+        TEMPLATES.clear()
+        return port(entries, calls)
+
     sides = {
         "original BFCL classes, in-process": lambda: original(entries, calls),
-        "SQLite port, in-process": lambda: port(entries, calls),
+        "SQLite port, in-process, first use (scenario databases built)": cold_port,
+        "SQLite port, in-process (scenario databases cached)": lambda: port(entries, calls),
         "SQLite port via in-memory MCP sessions": lambda: anyio.run(through_mcp, entries, calls),
     }
     rows = []

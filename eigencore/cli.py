@@ -227,6 +227,47 @@ def cmd_bfcl_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bfcl_serve(args: argparse.Namespace) -> int:
+    """A task-scoped server: one BFCL entry's domains, loaded with that entry's scenario."""
+    from eigencore.bfcl.release import load_release
+    from eigencore.bfcl.suite import entry_task
+    from servers.transports import deploy, quiet_logs, serve_http, serve_stdio
+
+    quiet_logs()
+    entries = {e.id: e for e in load_release(args.release).all_entries()}
+    if args.entry not in entries:
+        raise KeyError(f"no BFCL entry {args.entry!r} (e.g. multi_turn_base_0)")
+    task = entry_task(entries[args.entry])
+    bundles = _domains(",".join(task.domains))
+    if args.transport == "stdio":
+        dep = deploy(bundles, namespaced=False, unbound="shared", scenarios=task.scenarios)
+        anyio.run(serve_stdio, dep)
+        return 0
+    dep = deploy(bundles, namespaced=False, unbound="reject", scenarios=task.scenarios)
+    print(f"serving {args.entry} ({', '.join(task.domains)}) on "
+          f"http://{args.host}:{args.port}/mcp", file=sys.stderr)
+    anyio.run(lambda: serve_http(dep, host=args.host, port=args.port, token=args.token))
+    return 0
+
+
+def cmd_bfcl_labels(args: argparse.Namespace) -> int:
+    from eigencore.bfcl.labels import main as build
+
+    return build(Path(args.out), args.entries, args.seed)
+
+
+def cmd_eval_validity(args: argparse.Namespace) -> int:
+    from eigencore.evaluation.validity import validity
+    from servers.transports import quiet_logs
+
+    quiet_logs()
+    report = validity(Path(args.labels))
+    print(report.to_text())
+    if args.json:
+        Path(args.json).write_text(report.to_json())
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from eigencore.demo import run
 
@@ -316,8 +357,26 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--html", help="write a static HTML report here")
     rep.set_defaults(fn=cmd_eval_report)
 
+    val = ev.add_parser("validity", help="agreement of each metric with labelled trajectories")
+    val.add_argument("--labels", required=True, help="JSONL {id, label, result} (BFCL ids)")
+    val.add_argument("--json", help="also write the report as JSON here")
+    val.set_defaults(fn=cmd_eval_validity)
+
     bfcl = sub.add_parser("bfcl", help="the BFCL-V3 multi-turn benchmark").add_subparsers(
         dest="sub", required=True)
+    bserve = bfcl.add_parser("serve", help="serve one entry's domains with its scenario")
+    bserve.add_argument("entry", help="e.g. multi_turn_base_0")
+    bserve.add_argument("--release", default="2025.6.8")
+    bserve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    bserve.add_argument("--host", default="127.0.0.1")
+    bserve.add_argument("--port", type=int, default=8765)
+    bserve.add_argument("--token")
+    bserve.set_defaults(fn=cmd_bfcl_serve)
+    labels = bfcl.add_parser("labels", help="build the labelled validity set from the release")
+    labels.add_argument("--out", required=True)
+    labels.add_argument("--entries", type=int, default=40)
+    labels.add_argument("--seed", type=int, default=0)
+    labels.set_defaults(fn=cmd_bfcl_labels)
     fetch = bfcl.add_parser("fetch", help="download and hash-check a bfcl-eval release")
     fetch.add_argument("--release", default="2025.6.8")
     fetch.set_defaults(fn=cmd_bfcl_fetch)

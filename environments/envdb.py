@@ -41,11 +41,33 @@ def connect(path: str = ":memory:") -> sqlite3.Connection:
     return db
 
 
+_SCHEMAS: dict[tuple[str, str], sqlite3.Connection] = {}
+_SCHEMAS_LOCK = threading.Lock()
+
+
+def _empty_schema(bundle: DomainBundle) -> sqlite3.Connection:
+    """The bundle's tables and change-capture triggers, no rows: built once per schema."""
+    key = (bundle.name, bundle.schema_sql)
+    with _SCHEMAS_LOCK:
+        db = _SCHEMAS.get(key)
+        if db is None:
+            db = connect()
+            db.executescript(bundle.schema_sql)
+            db.execute("BEGIN")
+            capture.install(db)
+            db.execute("COMMIT")
+            _SCHEMAS[key] = db
+        return db
+
+
 def build_database(bundle: DomainBundle, scenario: Scenario | None = None,
                    path: str = ":memory:") -> sqlite3.Connection:
-    """Create the schema, load the scenario, verify integrity, install change capture."""
+    """Copy the empty schema, load the scenario, verify integrity; the change log starts
+    empty, so the loaded rows are the baseline every diff is taken against."""
     db = connect(path)
-    db.executescript(bundle.schema_sql)
+    schema = _empty_schema(bundle)
+    with _SCHEMAS_LOCK:
+        schema.backup(db)
     db.execute("BEGIN")
     # Deferred: rows may arrive in any order; violations are then listed, not just refused.
     db.execute("PRAGMA defer_foreign_keys = ON")
@@ -54,7 +76,7 @@ def build_database(bundle: DomainBundle, scenario: Scenario | None = None,
         bad = db.execute("PRAGMA foreign_key_check").fetchall()
         if bad:
             raise ValueError(f"scenario for {bundle.name!r} breaks foreign keys: {bad[:5]}")
-        capture.install(db)
+        db.execute(f"DELETE FROM {capture.CHANGES}")  # loading is not a change
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -71,10 +93,15 @@ def scenario_fingerprint(scenario: Scenario) -> str:
 class TemplateCache:
     """Built scenario databases, keyed by domain and scenario content (LRU)."""
 
-    def __init__(self, capacity: int = 128):
+    def __init__(self, capacity: int = 1024):
         self.capacity = capacity
         self._items: OrderedDict[tuple[str, str], sqlite3.Connection] = OrderedDict()
         self.lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self.lock:
+            while self._items:
+                self._items.popitem()[1].close()
 
     def get(self, bundle: DomainBundle, scenario: Scenario | None) -> sqlite3.Connection:
         key = (bundle.name, "default" if scenario is None else scenario_fingerprint(scenario))

@@ -122,6 +122,8 @@ def install_official(release: Release | None = None) -> Path:
         marker = {"wheel": release.path.name, "sha256": release.sha256,
                   "extra": [MPMATH_REQUIREMENT]}
         (staging / _MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+        if _installed(site, release):  # a concurrent install finished meanwhile
+            return site
         if site.exists():
             shutil.rmtree(site)  # stale or partial install of another wheel
         try:

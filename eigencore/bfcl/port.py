@@ -84,7 +84,11 @@ class PortEpisode:
         outcome = self.dbs[class_name].call(spec.name, kwargs)
         if not outcome.ok:
             return _error(str((outcome.error or {}).get("message", outcome.error)))
-        return ExecResult(value=outcome.value, text=result_text(outcome.value), error=False)
+        try:
+            text = result_text(outcome.value)
+        except ValueError as e:  # e.g. an int past Python's str() digit limit, as BFCL reports
+            return _error(str(e))
+        return ExecResult(value=outcome.value, text=text, error=False)
 
     def state(self) -> dict[str, dict[str, Any]]:
         return {c: self.bundles[c].project(db.db) for c, db in self.dbs.items()}
