@@ -271,7 +271,7 @@ def cmd_eval_validity(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from eigencore.demo import run
 
-    return run()
+    return run(args.out, args.per_category)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -381,7 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--release", default="2025.6.8")
     fetch.set_defaults(fn=cmd_bfcl_fetch)
 
-    demo = sub.add_parser("demo", help="serve and exercise the showcase domain")
+    demo = sub.add_parser("demo", help="the main job: serve, exercise and evaluate")
+    demo.add_argument("--out", default="runs", help="where the run store and report go")
+    demo.add_argument("--per-category", type=int, default=25,
+                      help="BFCL tasks per category to evaluate")
     demo.set_defaults(fn=cmd_demo)
     return p
 

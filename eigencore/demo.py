@@ -1,14 +1,19 @@
-"""The main job on embedded defaults: publish the showcase domain and exercise it for real.
+"""The main job on embedded defaults, no keys and nothing to start by hand.
 
-Starts the library environment in-memory, as a stdio subprocess and over HTTP on 127.0.0.1,
-runs a scripted circulation-desk episode through MCP on each, shows that a bad call changes
-nothing, that two episodes never see each other's writes, and prints the state diff.
+1. Publishes the showcase domain in-memory, as a stdio subprocess and over HTTP on 127.0.0.1,
+   runs a circulation-desk episode through MCP on each, and shows that a bad call changes
+   nothing, that two episodes never see each other's writes, and the state diff.
+2. Evaluates the scripted baselines (reference oracle, do-nothing) on the showcase suite and on
+   BFCL-V3 multi-turn tasks (release fetched and hash-checked on first use) against live MCP
+   servers, outcome-aware verdicts beside BFCL's own, and writes a leaderboard and an HTML
+   report.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -78,9 +83,41 @@ async def main() -> int:
                 ms = await _run_script(client, f"HTTP {url}{DOMAIN_PATH}", ep)
             d = (await admin.call_tool("diff", {"episode": ep})).structured_content
             print(f"HTTP: {ms:.2f} ms per call; {len(d['library']['changes'])} changed rows")
-    print("\nDone: the same environment served in-memory, over stdio and over HTTP.")
+    print("\nThe same environment served in-memory, over stdio and over HTTP.")
     return 0
 
 
-def run() -> int:
-    return anyio.run(main)
+async def evaluate(out: Path, per_category: int) -> None:
+    from clients.models.specs import adapter_factory
+    from eigencore.evaluation.report import html_report, leaderboard
+    from eigencore.evaluation.runner import RunConfig, run_suite
+    from eigencore.evaluation.store import RunStore
+    from eigencore.evaluation.suites import load_suite
+
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "demo.db"
+    for stale in (db, db.with_name("demo.db-wal"), db.with_name("demo.db-shm")):
+        stale.unlink(missing_ok=True)
+    store = RunStore(db)
+    bfcl = load_suite("bfcl-v3")
+    per_cat: dict[str, int] = {}
+    picked = [t for t in bfcl if per_cat.setdefault(t.category, 0) < per_category
+              and not per_cat.__setitem__(t.category, per_cat[t.category] + 1)]
+    suites = {"library-demo": load_suite("library-demo"), "bfcl-v3": picked}
+    runs = []
+    for suite, tasks in suites.items():
+        for model in ("oracle", "noop"):
+            print(f"\nevaluating {model} on {suite} ({len(tasks)} tasks, live MCP servers)")
+            config = RunConfig(model=model, suite=suite, concurrency=4)
+            runs.append(await run_suite(tasks, adapter_factory(model), store, config,
+                                        progress=False))
+    print()
+    print(leaderboard(store, runs))
+    html = html_report(store, runs, out / "demo-report.html")
+    print(f"\nHTML report: {html}\nrun store: {db} (eigen eval report --store {db})")
+
+
+def run(out: str = "runs", per_category: int = 25) -> int:
+    code = anyio.run(main)
+    anyio.run(evaluate, Path(out), per_category)
+    return code
