@@ -30,4 +30,10 @@ def fact_given(fact: Fact, text: str) -> bool:
         return any(math.isclose(x, v, rel_tol=1e-9, abs_tol=1e-9) or round(x, 2) == round(v, 2)
                    for x in _numbers(text))
     needle = normalise_text(str(v))
-    return bool(needle) and needle in normalise_text(text)
+    return bool(needle) and needle in normalise_text(_unescape(text))
+
+
+def _unescape(text: str) -> str:
+    # Replies may quote JSON tool results, where line breaks appear as the two characters
+    # backslash-n; they separate words just like real ones.
+    return text.replace("\\n", " ").replace("\\t", " ")

@@ -94,11 +94,14 @@ def reference_outcome(task: Task) -> ReferenceOutcome:
                 done.append(ReferenceCall(text, bundle.name, spec, out.ok, out.value, out.error))
             calls.append(done)
             turn_states.append({d: db.diff() for d, db in dbs.items()})
-        owed = [
-            list(turn.owed) if turn.owed is not None else derive_owed(turn_text(turn.messages),
-                                                                     done)
-            for turn, done in zip(task.turns, calls, strict=True)
-        ]
+        owed = []
+        for t, (turn, done) in enumerate(zip(task.turns, calls, strict=True)):
+            if turn.owed is not None:
+                owed.append(list(turn.owed))
+                continue
+            before = turn_states[t - 1] if t else {d: StateDiff() for d in dbs}
+            changed = any(turn_states[t][d] != before[d] for d in dbs)
+            owed.append(derive_owed(turn_text(turn.messages), done, info_only=not changed))
         return ReferenceOutcome(task.id, turn_states, owed, calls)
     finally:
         for db in dbs.values():
@@ -130,6 +133,8 @@ def _leaves(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...
         return [leaf for k, v in value.items() for leaf in _leaves(v, (*path, str(k)))]
     if isinstance(value, (list, tuple)):
         return [leaf for v in value for leaf in _leaves(v, path)]
+    if not isinstance(value, (str, int, float, bool)) and hasattr(value, "__float__"):
+        value = float(value)  # Decimal, mpmath numbers: facts compare by value
     return [(path, value)]
 
 
@@ -138,19 +143,44 @@ def _said(value: Any, question: str) -> bool:
 
 
 _ASKING = re.compile(
-    r"\?|\b(tell|show|let me know|what|which|how (many|much|long|far)|list|report|"
-    r"give me|find out|look up)\b", re.IGNORECASE)
+    r"\?|\b(tell|show|let me know|what|which|who|when|where|whether|how|list|report|give me|"
+    r"find|look up|pull up|retrieve|display|check|confirm|verify|calculate|compute|count|"
+    r"fetch|get me|provide|share|inform|summar\w*|average|total)\b", re.IGNORECASE)
+MAX_WHOLE_RESULT_FACTS = 8
 
 
 def asks_for_information(question: str) -> bool:
     return bool(_ASKING.search(question))
 
 
-def derive_owed(question: str, calls: list[ReferenceCall]) -> list[Fact]:
+def derive_owed(question: str, calls: list[ReferenceCall], *, info_only: bool = False
+                ) -> list[Fact]:
     """Scalars from read-only reference results that sit under a key the question names,
-    when the question asks for something at all (reads done only to act owe nothing)."""
+    when the question asks for something at all (reads done only to act owe nothing). In a
+    turn that only asks (the reference changes nothing) and names no key, the last read's
+    result is owed whole when it is small."""
     if not asks_for_information(question):
         return []
+    facts = _keyed_facts(question, calls)
+    if facts or not info_only:
+        return facts
+    reads = [c for c in calls if c.ok and c.tool.read_only]
+    if not reads:
+        return []
+    last = reads[-1]
+    leaves = [(p, v) for p, v in _leaves(last.value) if _is_fact(v) and not _said(v, question)]
+    if len(leaves) > MAX_WHOLE_RESULT_FACTS:
+        return []
+    return [Fact(value=v, label=f"{last.tool.name}.{'.'.join(p)}") for p, v in leaves]
+
+
+def _is_fact(value: Any) -> bool:
+    if isinstance(value, bool) or value is None or value == "":
+        return False
+    return not (isinstance(value, str) and len(value) > 80)  # prose is not a fact to repeat
+
+
+def _keyed_facts(question: str, calls: list[ReferenceCall]) -> list[Fact]:
     asked = _words(question)
     facts: list[Fact] = []
     seen: set[str] = set()
@@ -158,10 +188,8 @@ def derive_owed(question: str, calls: list[ReferenceCall]) -> list[Fact]:
         if not (c.ok and c.tool.read_only):
             continue
         for path, value in _leaves(c.value):
-            if isinstance(value, bool) or value is None or value == "":
+            if not _is_fact(value):
                 continue
-            if isinstance(value, str) and len(value) > 80:
-                continue  # prose is not a fact to repeat verbatim
             key_words = set().union(*(_words(p.replace("_", " ")) for p in path)) if path else set()
             if not key_words & asked:
                 continue

@@ -94,7 +94,8 @@ class RunStore:
                 (run_id, verdict.task_id, verdict.sample, verdict.category,
                  json.dumps(verdict.domains), int(verdict.outcome), int(verdict.per_turn),
                  None if verdict.bfcl is None else int(verdict.bfcl), verdict.error,
-                 verdict.model_dump_json(), transcript.model_dump_json(),
+                 # `fallback`: an exotic value (e.g. an mpmath number) must not lose a result.
+                 verdict.model_dump_json(fallback=str), transcript.model_dump_json(fallback=str),
                  transcript.usage.input_tokens, transcript.usage.output_tokens,
                  transcript.duration_s, time.time()))
 
