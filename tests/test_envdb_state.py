@@ -162,3 +162,29 @@ def test_change_capture_reads_only_changed_rows(tmp_path) -> None:
     # One log read plus one lookup per changed row; never a scan of `t`.
     assert all("WHERE" in s for s in statements if 'FROM "t"' in s)
     assert len(statements) <= 1 + 4 * 2
+
+
+@pytest.mark.parametrize("calls_a, calls_b", [
+    ([], []),
+    ([("return_copy", {"barcode": "B10007"})], []),
+    ([], [("delete_member", {"card_number": "C-1014"})]),
+    ([("pay_fine", {"card_number": "C-1004", "amount_cents": 100})],
+     [("pay_fine", {"card_number": "C-1004", "amount_cents": 150})]),
+    ([("register_member", {"name": "A B", "email": "a@b.org", "home_branch": "CEN"})],
+     [("register_member", {"name": "A B", "email": "a@b.org", "home_branch": "RIV"}),
+      ("set_member_status", {"card_number": "C-1001", "status": "suspended"})]),
+])
+def test_compare_diffs_matches_live_comparison(library: DomainBundle, calls_a, calls_b) -> None:
+    """Comparing two change logs (what a remote episode reports) equals comparing the live
+    databases directly."""
+    from environments.state import compare_diffs
+
+    a, b = EnvDb.open(library), EnvDb.open(library)
+    for env, calls in ((a, calls_a), (b, calls_b)):
+        for name, args in calls:
+            assert env.call(name, args).ok
+    live = compare(a.reader, b.reader)
+    from_logs = compare_diffs(a.diff(), b.diff(), library.rules)
+    norm = lambda d: sorted((c.table, str(c.key), c.kind, sorted(c.columns)) for c in d.changes)  # noqa: E731
+    assert norm(from_logs) == norm(live)
+    assert from_logs.empty == (calls_a == calls_b)

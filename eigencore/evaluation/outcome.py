@@ -143,7 +143,7 @@ def _said(value: Any, question: str) -> bool:
 
 
 _ASKING = re.compile(
-    r"\?|\b(tell|show|let me know|what|which|who|when|where|whether|how|list|report|give me|"
+    r"\?|\b(tell|show|let me know|what|which|who|when|where|whether|how|list|report back|give me|"
     r"find|look up|pull up|retrieve|display|check|confirm|verify|calculate|compute|count|"
     r"fetch|get me|provide|share|inform|summar\w*|average|total)\b", re.IGNORECASE)
 MAX_WHOLE_RESULT_FACTS = 8
