@@ -34,9 +34,14 @@ async def test_stdio_subprocess_serves_tools_and_state() -> None:
 
 
 async def test_stdio_gateway_of_two_domains() -> None:
-    async with stdio_client(["library", "library"], extra_args=["--namespaced", "no"]) as c:
-        # the same domain twice collapses to one; names stay flat when asked
-        assert "checkout" in {t.name for t in await c.list_tools()}
+    async with stdio_client(["library", "bfcl/math_api", "library"]) as c:
+        names = {t.name for t in await c.list_tools()}
+        # namespaced by default when several; a domain named twice is served once
+        assert {"library_checkout", "math_api_add"} <= names and "checkout" not in names
+        r = await c.call_tool("math_api_add", {"a": 2, "b": 3})
+        assert r.content[0].text == '{"result": 5}'
+        r = await c.call_tool("library_get_member", {"card_number": "C-1001"})
+        assert r.structured_content["name"] == "Ada Okafor"
 
 
 async def test_http_with_token_and_separate_admin(library: DomainBundle) -> None:

@@ -1,0 +1,1 @@
+"""Benchmark audit and repair: find errors with executable evidence, write a repaired set."""
