@@ -250,6 +250,15 @@ def cmd_bfcl_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bfcl_audit(args: argparse.Namespace) -> int:
+    from eigencore.audit.run import main as run_audit
+
+    if args.llm:
+        print("note: the LLM judge is not wired yet; running the deterministic checks only",
+              file=sys.stderr)
+    return run_audit(args.release, Path(args.out))
+
+
 def cmd_bfcl_labels(args: argparse.Namespace) -> int:
     from eigencore.bfcl.labels import main as build
 
@@ -372,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
     bserve.add_argument("--port", type=int, default=8765)
     bserve.add_argument("--token")
     bserve.set_defaults(fn=cmd_bfcl_serve)
+    aud = bfcl.add_parser("audit", help="audit the release: schemas, code, reference trajectories")
+    aud.add_argument("--release", default="2025.6.8")
+    aud.add_argument("--llm", help="judge for semantic checks (anthropic:M, openai:M@URL, local:N)")
+    aud.add_argument("--out", default="runs/audit", help="directory for audit.json/.md/.html")
+    aud.set_defaults(fn=cmd_bfcl_audit)
     labels = bfcl.add_parser("labels", help="build the labelled validity set from the release")
     labels.add_argument("--out", required=True)
     labels.add_argument("--entries", type=int, default=40)
