@@ -22,6 +22,15 @@ def check_schema(bundle: DomainBundle) -> list[str]:
         db = build_database(bundle)
     except (sqlite3.Error, ValueError) as e:
         return [f"schema or default scenario does not load: {e}"]
+    for view, sql in bundle.rules.views.items():
+        try:
+            cols = {d[0] for d in db.execute(f"SELECT * FROM ({sql}) LIMIT 0").description}
+        except sqlite3.Error as e:
+            problems.append(f"comparison view {view!r} does not run: {e}")
+            continue
+        for col in bundle.rules.for_table(view).natural_key:
+            if col not in cols:
+                problems.append(f"comparison view {view!r} has no key column {col!r}")
     for t in capture.user_tables(db):
         info = list(db.execute(f'PRAGMA table_info("{t}")'))
         if not any(r[5] for r in info):
@@ -36,7 +45,7 @@ def check_schema(bundle: DomainBundle) -> list[str]:
             if col not in cols:
                 problems.append(f"comparison rules of {t!r} name unknown column {col!r}")
     for t in bundle.rules.tables:
-        if t not in capture.user_tables(db):
+        if t not in capture.user_tables(db) and t not in bundle.rules.views:
             problems.append(f"comparison rules name unknown table {t!r}")
     db.close()
     return problems

@@ -26,9 +26,11 @@ from environments.state import (
     StateDiff,
     StateReader,
     TableRows,
+    diff_rows,
     diff_since,
     snapshot_json,
     table_meta,
+    view_snapshot,
 )
 
 
@@ -138,6 +140,9 @@ class EnvDb:
         self.db = db
         self.lock = threading.RLock()
         self.baseline = capture.checkpoint(db)
+        # Comparison views are not change-captured: keep their rows at every checkpoint.
+        self._views: dict[int, TableRows] = (
+            {self.baseline: view_snapshot(db, bundle.rules)} if bundle.rules.views else {})
 
     @classmethod
     def open(cls, bundle: DomainBundle, scenario: Scenario | None = None,
@@ -193,12 +198,24 @@ class EnvDb:
 
     def checkpoint(self) -> int:
         with self.lock:
-            return capture.checkpoint(self.db)
+            seq = capture.checkpoint(self.db)
+            if self.bundle.rules.views:
+                self._views[seq] = view_snapshot(self.db, self.bundle.rules)
+            return seq
 
     def diff(self, since: int | None = None) -> StateDiff:
         """Changes since a checkpoint (default: since the scenario was loaded)."""
         with self.lock:
-            return diff_since(self.reader, self.baseline if since is None else since)
+            since = self.baseline if since is None else since
+            d = diff_since(self.reader, since)
+            if self.bundle.rules.views:
+                before = self._views.get(since)
+                if before is None:
+                    raise KeyError(f"no view snapshot at checkpoint {since}; take checkpoints "
+                                   "with EnvDb.checkpoint()")
+                now = view_snapshot(self.db, self.bundle.rules)
+                d.changes += diff_rows(before, now, self.bundle.rules, self.reader.meta).changes
+            return d
 
     def snapshot(self) -> TableRows:
         with self.lock:

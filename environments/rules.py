@@ -34,6 +34,12 @@ class TableRule:
 class ComparisonRules:
     tables: Mapping[str, TableRule] = field(default_factory=dict)
     tolerance: float = 1e-6
+    views: Mapping[str, str] = field(default_factory=dict)
+    """Comparison views: name -> SELECT over the domain's tables. For state whose storage has
+    no meaningful natural key (e.g. a file system as a graph of nodes), the verdict compares
+    what the view shows (paths, contents) instead; its rule in `tables` gives the natural
+    key. The storage tables are then usually `skip`ped. A view is compared whole, so keep it
+    to small state."""
 
     def for_table(self, table: str) -> TableRule:
         return self.tables.get(table, TableRule())

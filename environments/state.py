@@ -79,6 +79,19 @@ class TableMeta:
     """column -> (parent table, parent column)"""
 
 
+def view_rows(db: sqlite3.Connection, rules: ComparisonRules, name: str) -> dict[Key, Row]:
+    """A comparison view's rows by natural key."""
+    cur = db.execute(rules.views[name])
+    cols = [d[0] for d in cur.description]
+    nk = rules.for_table(name).natural_key or tuple(cols)
+    rows = (dict(zip(cols, r, strict=True)) for r in cur)
+    return {tuple(_norm_key_value(r[c]) for c in nk): r for r in rows}
+
+
+def view_snapshot(db: sqlite3.Connection, rules: ComparisonRules) -> TableRows:
+    return {name: view_rows(db, rules, name) for name in rules.views}
+
+
 def table_meta(db: sqlite3.Connection, rules: ComparisonRules) -> dict[str, TableMeta]:
     metas: dict[str, TableMeta] = {}
     for t in capture.user_tables(db):
@@ -88,6 +101,9 @@ def table_meta(db: sqlite3.Connection, rules: ComparisonRules) -> dict[str, Tabl
         nk = rules.for_table(t).natural_key or pk or ("rowid",)
         fks = {r[3]: (r[2], r[4] or "rowid") for r in db.execute(f'PRAGMA foreign_key_list("{t}")')}
         metas[t] = TableMeta(t, cols, tuple(nk), fks)
+    for name, sql in rules.views.items():
+        cols = tuple(d[0] for d in db.execute(f"SELECT * FROM ({sql}) LIMIT 0").description)
+        metas[name] = TableMeta(name, cols, rules.for_table(name).natural_key or cols, {})
     return metas
 
 
@@ -162,9 +178,9 @@ class StateReader:
     # -- whole states -----------------------------------------------------------------------
     def snapshot(self) -> TableRows:
         """The full canonical state, rows ordered by natural key. Cost: the whole database."""
-        out: TableRows = {}
+        out: TableRows = view_snapshot(self.db, self.rules)
         for t, m in self.meta.items():
-            if self.rules.for_table(t).skip:
+            if self.rules.for_table(t).skip or t in self.rules.views:
                 continue
             cur = self.db.execute(f'SELECT {column_list(m.columns)} FROM "{t}"')
             rows = [self.canonical(t, dict(zip(m.columns, r, strict=True))) for r in cur]
@@ -278,6 +294,8 @@ def compare(expected: StateReader, got: StateReader, since_expected: int = 0,
                 a.setdefault(t, {})[k] = er
             if gr is not None:
                 b.setdefault(t, {})[k] = gr
+    a.update(view_snapshot(expected.db, expected.rules))
+    b.update(view_snapshot(got.db, got.rules))
     return diff_rows(a, b, expected.rules, expected.meta, labels=("expected", "got"))
 
 
