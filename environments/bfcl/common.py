@@ -52,8 +52,15 @@ class BfclBundle(DomainBundle):
             self.render_result = bfcl_text
 
 
-def scenario(config: dict[str, Any] | None = None, long_context: bool = False) -> dict[str, Any]:
-    return {"config": config or {}, "long_context": long_context}
+def scenario(config: dict[str, Any] | None = None, long_context: bool = False,
+             repaired: bool = False) -> dict[str, Any]:
+    """A BFCL class's scenario; `repaired` switches on the port's code fixes (the audit's
+    repaired benchmark), which are off by default so BFCL's own trajectories keep their
+    meaning."""
+    out: dict[str, Any] = {"config": config or {}, "long_context": long_context}
+    if repaired:
+        out["repaired"] = True
+    return out
 
 
 @cache

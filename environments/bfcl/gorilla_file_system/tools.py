@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from eigencore.audit.code_fixes import is_repaired
 from environments.bfcl.gorilla_file_system import tree
 from environments.bfcl.gorilla_file_system.tree import Node
 from environments.contract import Db, ToolError, tool
@@ -442,6 +443,11 @@ def cp(db: Db, source: str, destination: str) -> Result:
         # The original looks up the key "destination/source", which never names an item
         # created by the tools; a taken name then fails inside `_add_file`/`_add_directory`.
         if tree.get_item(db, dest_item, f"{destination}/{source}") is not None:
+            return {
+                "error": f"cp: cannot copy '{source}' to '{destination}/{source}': File exists"
+            }
+        if is_repaired(db, "fs_state") and tree.get_item(db, dest_item, source) is not None:
+            # Repaired mode (code_fixes gfs.cp.file_exists): the check the original meant.
             return {
                 "error": f"cp: cannot copy '{source}' to '{destination}/{source}': File exists"
             }

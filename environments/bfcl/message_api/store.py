@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from sqlite3 import Row
 from typing import Any
 
+from eigencore.audit.code_fixes import mark_repaired
 from environments.bfcl.common import release_constant
 from environments.contract import Db
 
@@ -114,6 +115,7 @@ def load(db: Db, scenario: Mapping[str, Any]) -> None:
         "VALUES (1, ?, ?, ?, ?)",
         (user_count, message_count, current, seed),
     )
+    mark_repaired(db, "workspace", scenario)  # repaired mode: eigencore.audit.code_fixes
 
     generated = pick("generated_ids")
     # JSON has no sets: a list here would make the original crash on its first `.add`.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from eigencore.audit.code_fixes import is_repaired
 from environments.bfcl.message_api import store
 from environments.contract import Db, ToolError, tool
 
@@ -144,6 +145,10 @@ def add_contact(db: Db, user_name: str) -> dict[str, Any]:
     db.execute("UPDATE workspace SET user_count = user_count + 1")
     user_id = f"USR{str(store.workspace(db)['user_count']).zfill(3)}"
     if user_id in store.user_ids(db):
+        if is_repaired(db, "workspace"):
+            # Repaired mode (code_fixes message.add_contact.user_count): a failed add
+            # leaves the count as it was.
+            db.execute("UPDATE workspace SET user_count = user_count - 1")
         return {"error": f"User ID '{user_id}' already exists."}
     db.execute("INSERT INTO users (name, user_id) VALUES (?, ?)", (user_name, user_id))
     return {

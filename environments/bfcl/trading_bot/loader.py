@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eigencore.audit.code_fixes import mark_repaired
 from environments.bfcl.common import release_constant
 from environments.bfcl.trading_bot import store
 from environments.contract import Db, Scenario
@@ -52,6 +53,7 @@ def load(db: Db, scenario: Scenario) -> None:
             _require(get("random_seed"), (int, float, str), "random_seed"),
         ),
     )
+    mark_repaired(db, "meta", scenario)  # repaired mode: eigencore.audit.code_fixes
     store.insert_account(db, _require(get("account_info"), (dict,), "account_info"))
     for position, (symbol, value) in enumerate(_require(get("stocks"), (dict,), "stocks").items()):
         store.insert_stock(db, _require(symbol, (str,), "a stock symbol"), value, position)

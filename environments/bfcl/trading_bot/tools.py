@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, StrictFloat, StrictInt
 
+from eigencore.audit.code_fixes import is_repaired
 from environments.bfcl.common import release_constant
 from environments.bfcl.trading_bot import store
 from environments.bfcl.trading_bot.store import CURRENT_TIME, MISSING
@@ -194,6 +195,11 @@ def place_order(
         return {"error": "Price and amount must be positive values."}
     price = float(price)
     order_id = store.meta(db)["order_counter"]
+    if is_repaired(db, "meta") and store.order(db, order_id) is not MISSING:
+        # Repaired mode (code_fixes trading.place_order.fresh_id): the default counter names
+        # an existing order, which the original silently overwrites.
+        taken = [k for k in store.order_keys(db) if type(k) is int]
+        order_id = max([order_id, *taken]) + 1
     store.put_order(db, order_id, {
         "id": order_id,
         "order_type": order_type,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from eigencore.audit.code_fixes import mark_repaired
 from environments.bfcl.common import release_constant
 from environments.bfcl.travel_booking import store
 from environments.bfcl.travel_booking.catalog import MODULE, load_catalog
@@ -42,6 +43,7 @@ def load(db: Db, scenario: Scenario) -> None:
             bookings, release_constant("long_context", "BOOKING_RECORD_EXTENSION")
         )
     store.insert_meta(db, {name: setting(name) for name in META_FIELDS}, long_context)
+    mark_repaired(db, "meta", scenario)  # repaired mode: eigencore.audit.code_fixes
     store.insert_rng(db, setting("random_seed"))
     CARDS.put_all(db, cards.items())
     BOOKINGS.put_all(db, bookings.items())

@@ -16,6 +16,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 from pydantic import Field
 
+from eigencore.audit.code_fixes import is_repaired
 from environments.bfcl.travel_booking import store
 from environments.bfcl.travel_booking.store import BOOKINGS, CARDS
 from environments.contract import Db, ToolError, tool
@@ -303,6 +304,10 @@ def book_flight(
     budget_limit = store.meta(db, "budget_limit")
     if budget_limit is not None and card["balance"] < budget_limit:
         return {"booking_status": False, "error": "Balance is less than budget limit"}
+    # Repaired mode (code_fixes travel.book_flight.budget): the budget caps the fare, as the
+    # doc says; the original compares the card balance with it instead.
+    if budget_limit is not None and _repaired(db) and travel_cost > budget_limit:
+        return {"booking_status": False, "error": "Exceeded budget limit"}
     travel_cost = float(travel_cost)
     card["balance"] -= travel_cost
     CARDS.put(db, card_id, card)
@@ -381,6 +386,11 @@ def cancel_booking(db: Db, access_token: AccessToken, booking_id: str) -> dict[s
     return {"cancel_status": True}
 
 
+def _repaired(db: Db) -> bool:
+    """Whether the scenario asked for the repaired (non-faithful) behaviour."""
+    return is_repaired(db, "meta")
+
+
 @tool
 @python_crashes
 def purchase_insurance(
@@ -411,6 +421,10 @@ def purchase_insurance(
     card = CARDS.get(db, card_id)
     if card is None:
         return {"insurance_status": False, "error": "Credit card not registered"}
+    # Repaired mode (code_fixes travel.purchase_insurance.funds): book_flight's funds check,
+    # which the original skips here, so a card can go negative.
+    if _repaired(db) and card.get("balance", 0) < insurance_cost:
+        return {"insurance_status": False, "error": "Insufficient funds"}
     card["balance"] -= insurance_cost
     CARDS.put(db, card_id, card)
     return {"insurance_id": str(store.randint(db, 100000000, 999999999)),

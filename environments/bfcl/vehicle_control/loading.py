@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from eigencore.audit.code_fixes import mark_repaired
 from environments.bfcl.common import release_constant
 from environments.bfcl.vehicle_control import geography
 from environments.bfcl.vehicle_control.vehicle import (
@@ -56,6 +57,7 @@ def load(db: Db, scenario: Mapping[str, Any]) -> None:
         f"INSERT INTO vehicle ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
         [1, *row.values()],
     )
+    mark_repaired(db, "vehicle", scenario)  # repaired mode: eigencore.audit.code_fixes
     door_status: Mapping[str, str] = config.get("doorStatus", defaults["doorStatus"])
     db.executemany(
         "INSERT INTO doors (position, door, status) VALUES (?, ?, ?)",

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import StrictBool, StrictFloat, StrictInt
 
+from eigencore.audit.code_fixes import is_repaired
 from environments.bfcl.common import release_constant
 from environments.bfcl.vehicle_control import vehicle
 from environments.bfcl.vehicle_control.vehicle import get, put
@@ -122,6 +123,10 @@ def lockDoors(db: Db, unlock: StrictBool, door: list[str]) -> Result:
     known = vehicle.doors(db)
     for d in door:
         if d not in known:
+            if is_repaired(db, "vehicle"):
+                # Repaired mode (code_fixes vehicle.lockDoors.unknown_door): an answer the
+                # model can act on, instead of a bare KeyError.
+                return {"error": f"Unknown door {d!r}; valid doors: {', '.join(known)}."}
             # The original raises KeyError here (after changing the doors listed before it;
             # this port changes nothing, see finding vehicle_control-3).
             raise ToolError(repr(d))
