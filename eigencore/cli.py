@@ -259,6 +259,15 @@ def cmd_bfcl_audit(args: argparse.Namespace) -> int:
     return run_audit(args.release, Path(args.out))
 
 
+def cmd_bfcl_repair(args: argparse.Namespace) -> int:
+    from eigencore.audit.repaired_suite import main as run_repair
+    from servers.transports import quiet_logs
+
+    quiet_logs()
+    return run_repair(args.release, Path(args.out) if args.out else None,
+                      Path(args.audit) if args.audit else None, args.full_audit)
+
+
 def cmd_bfcl_labels(args: argparse.Namespace) -> int:
     from eigencore.bfcl.labels import main as build
 
@@ -386,6 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--llm", help="judge for semantic checks (anthropic:M, openai:M@URL, local:N)")
     aud.add_argument("--out", default="runs/audit", help="directory for audit.json/.md/.html")
     aud.set_defaults(fn=cmd_bfcl_audit)
+    rep_ = bfcl.add_parser("repair", help="write the repaired benchmark (BFCL format + suite)")
+    rep_.add_argument("--release", default="2025.6.8")
+    rep_.add_argument("--out", help="directory (default: the user cache, used by the suite)")
+    rep_.add_argument("--audit", help="an audit.json from `eigen bfcl audit` to repair from")
+    rep_.add_argument("--full-audit", action="store_true",
+                      help="run schema and implementation checks too (slower)")
+    rep_.set_defaults(fn=cmd_bfcl_repair)
     labels = bfcl.add_parser("labels", help="build the labelled validity set from the release")
     labels.add_argument("--out", required=True)
     labels.add_argument("--entries", type=int, default=40)

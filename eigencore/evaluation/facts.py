@@ -33,7 +33,11 @@ def fact_given(fact: Fact, text: str) -> bool:
     return bool(needle) and needle in normalise_text(_unescape(text))
 
 
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
 def _unescape(text: str) -> str:
-    # Replies may quote JSON tool results, where line breaks appear as the two characters
-    # backslash-n; they separate words just like real ones.
+    # Replies may quote JSON tool results verbatim: line breaks appear as backslash-n and
+    # non-ASCII text as backslash-u escapes. Read them as the text they stand for.
+    text = _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
     return text.replace("\\n", " ").replace("\\t", " ")

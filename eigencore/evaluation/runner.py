@@ -35,6 +35,10 @@ class RunConfig:
 
 
 def bfcl_scorer_for(task: Task) -> BfclScorer | None:
+    if task.suite == "bfcl-v3-repaired":  # BFCL's metric against the repaired ground truth
+        from eigencore.audit.repaired_suite import bfcl_scorer
+
+        return bfcl_scorer
     if not task.suite.startswith("bfcl"):
         return None
     try:

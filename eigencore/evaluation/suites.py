@@ -1,5 +1,6 @@
-"""Task suites by name: `bfcl-v3` (the BFCL-V3 multi-turn release, four categories) and
-`library-demo` (a handful of showcase tasks that need nothing downloaded)."""
+"""Task suites by name: `bfcl-v3` (the BFCL-V3 multi-turn release, four categories),
+`bfcl-v3-repaired` (the audited and repaired release, generated into the user cache on first
+use) and `library-demo` (a handful of showcase tasks that need nothing downloaded)."""
 
 from __future__ import annotations
 
@@ -58,10 +59,17 @@ def bfcl_v3(categories: Sequence[str] | None = None, version: str | None = None)
     return bfcl_tasks(categories, version)
 
 
+def bfcl_v3_repaired(categories: Sequence[str] | None = None) -> list[Task]:
+    from eigencore.audit.repaired_suite import repaired_tasks
+
+    return repaired_tasks(categories)
+
+
 SUITES: dict[str, Callable[..., list[Task]]] = {
     "library-demo": lambda categories=None: [
         t for t in library_demo() if not categories or t.category in categories],
     "bfcl-v3": bfcl_v3,
+    "bfcl-v3-repaired": bfcl_v3_repaired,
 }
 
 
