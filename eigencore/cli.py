@@ -286,6 +286,23 @@ def cmd_eval_validity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth_env(args: argparse.Namespace) -> int:
+    from eigencore.agents.orchestrator import main as synth_env
+
+    return synth_env(args.spec, args.llm, args.out, replay=args.replay)
+
+
+def cmd_synth_data(args: argparse.Namespace) -> int:
+    from eigencore.agents.data.pipeline import run as synth_data
+    from servers.transports import quiet_logs
+
+    quiet_logs()
+    summary = synth_data(args.domain, args.llm, args.out, args.rounds, args.tasks)
+    print(summary.model_dump_json(indent=1) if hasattr(summary, "model_dump_json")
+          else summary)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from eigencore.demo import run
 
@@ -410,6 +427,23 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = bfcl.add_parser("fetch", help="download and hash-check a bfcl-eval release")
     fetch.add_argument("--release", default="2025.6.8")
     fetch.set_defaults(fn=cmd_bfcl_fetch)
+
+    synth = sub.add_parser("synth", help="EigenCore synthesis agents").add_subparsers(
+        dest="sub", required=True)
+    senv = synth.add_parser("env", help="DatabaseAgent + CodingAgent: a new environment")
+    senv.add_argument("--spec", required=True, help="a domain spec (see examples/)")
+    senv.add_argument("--llm", required=True, help="anthropic:M, openai:M@URL, local:NAME")
+    senv.add_argument("--out", help="run directory (resumable)")
+    senv.add_argument("--replay", action="store_true",
+                      help="serve model answers only from the run's recorded cache")
+    senv.set_defaults(fn=cmd_synth_env)
+    sdata = synth.add_parser("data", help="DataAgent: verified multi-turn trajectories")
+    sdata.add_argument("--domain", required=True)
+    sdata.add_argument("--llm", required=True)
+    sdata.add_argument("--out", required=True, help="run directory (resumable)")
+    sdata.add_argument("--rounds", type=int, default=3)
+    sdata.add_argument("--tasks", type=int, default=8, help="tasks per round")
+    sdata.set_defaults(fn=cmd_synth_data)
 
     demo = sub.add_parser("demo", help="the main job: serve, exercise and evaluate")
     demo.add_argument("--out", default="runs", help="where the run store and report go")

@@ -1,0 +1,207 @@
+"""Orchestrator: spec → DatabaseAgent → CodingAgent (→ DatabaseAgent again when the code
+needs a schema change) → a bundle directory `eigen serve` can publish.
+
+Everything stays on disk under `out/`:
+
+    spec.json                  the parsed spec
+    rounds/<stage>-<n>/        prompt.md, response.json, validation.json (+ schema.sql,
+                               scenario.json or bundle/<name>/ of that round)
+    <name>/                    the accepted bundle (load with `load_bundle_dir`)
+    summary.json, summary.txt  rounds per stage, what failed and how it was fixed
+    llm-cache.db               every model exchange (`main` only): replays offline
+
+Re-running on the same `out/` resumes: rounds whose prompt is unchanged are replayed from
+disk (no model call, no sandbox run), so only the unfinished part costs anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+
+from eigencore.agents import Journal, StructuredMode, write_atomic
+from eigencore.agents.coding_agent import CodingAgent, load_bundle_dir
+from eigencore.agents.database_agent import DatabaseAgent, scenario_of, schema_text
+from eigencore.agents.sandbox import Sandbox
+from eigencore.agents.spec import load_spec
+from eigencore.llm.structured import LLM
+from environments.conformance import check_bundle
+
+__all__ = ["load_bundle_dir", "main", "synthesize"]
+
+
+async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
+                     scale: float | None = None, sandbox: Sandbox | None = None,
+                     db_rounds: int = 4, code_rounds: int = 6,
+                     schema_revisions: int = 2,
+                     structured: Literal["auto", "text", "tool"] = "auto") -> dict[str, Any]:
+    """Run both agents; returns the run summary (also written to `out_dir`).
+
+    `structured="auto"` asks a local (grammar-constrained) model for answers as tool calls and
+    any other model for JSON text; see `eigencore.agents.StructuredMode`.
+    """
+    started = time.monotonic()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = load_spec(spec_path, scale=scale)
+    write_atomic(out / "spec.json", spec.model_dump_json(indent=1))
+    journal = Journal(out)
+    mode: StructuredMode = ("tool" if llm.adapter.name.startswith("local:") else "text") \
+        if structured == "auto" else structured
+    dba = DatabaseAgent(llm, journal, max_rounds=db_rounds, mode=mode)
+    coder = CodingAgent(llm, journal, sandbox or Sandbox(), max_rounds=code_rounds, mode=mode)
+    summary: dict[str, Any] = {"spec": spec.name, "spec_path": str(spec_path), "ok": False,
+                               "bundle": None, "schema_revisions": 0, "outcome": "",
+                               "model": llm.adapter.name, "structured": mode}
+
+    db = await dba.design(spec)
+    revisions = 0
+    bundle_dir: Path | None = None
+    while db.ok and db.draft is not None:
+        frozen = revisions >= schema_revisions
+        note = ""
+        if revisions:
+            note = ("The schema above was revised at your request; adapt the code to it.")
+        coding = await coder.build(spec, schema_text(spec, db.draft), scenario_of(db.draft),
+                                   schema_note=note, schema_frozen=frozen)
+        if coding.ok:
+            bundle_dir = coding.bundle_dir
+            break
+        if coding.schema_request is None:
+            summary["outcome"] = f"coding stage out of rounds ({code_rounds})"
+            break
+        revisions += 1
+        db = await dba.design(spec, previous=db.draft, requests=[coding.schema_request])
+    else:
+        summary["outcome"] = (f"database stage out of rounds ({db_rounds}); last problems: "
+                              + "; ".join(f.message for f in db.findings[:3]))
+    summary["schema_revisions"] = revisions
+
+    if bundle_dir is not None:
+        final = out / spec.name
+        if final.exists():
+            shutil.rmtree(final)
+        shutil.copytree(bundle_dir, final, ignore=shutil.ignore_patterns(
+            "__pycache__", "junit.xml"))
+        # The sandbox verdict was on this very code; this re-check is in-process, as serving.
+        problems = check_bundle(load_bundle_dir(final))
+        summary.update(ok=not problems, bundle=str(final),
+                       outcome="all checks passed" if not problems else f"final check: {problems}")
+    summary.update(_history(journal))
+    acc = llm.accounting
+    summary["llm"] = {"calls": acc.calls, "cached": acc.cached,
+                      "input_tokens": acc.usage.input_tokens,
+                      "output_tokens": acc.usage.output_tokens,
+                      "cost_usd": round(acc.cost_usd, 6)}
+    summary["duration_s"] = round(time.monotonic() - started, 1)
+    write_atomic(out / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False))
+    write_atomic(out / "summary.txt", summary_text(summary))
+    return summary
+
+
+def _problems(validation: dict[str, Any] | None) -> list[str]:
+    if not validation:
+        return ["(no validation recorded)"]
+    if validation.get("routed"):
+        return [f"routed to the DatabaseAgent: {validation['schema_request']['message']}"]
+    items = [f"[{f['check']}] {f['message']}" for f in validation.get("findings", [])]
+    items += [p.splitlines()[0] for p in validation.get("problems", [])]
+    items += [f"test {t['name']} failed: {t['message']}"
+              for t in validation.get("failed_tests", [])]
+    return items
+
+
+def _history(journal: Journal) -> dict[str, Any]:
+    history: list[dict[str, Any]] = []
+    per_stage: dict[str, int] = {}
+    for rnd in journal.rounds:
+        per_stage[rnd.stage] = per_stage.get(rnd.stage, 0) + 1
+        validation = rnd.read_json("validation.json")
+        response = rnd.read_json("response.json") or {}
+        entry = {"round": rnd.label, "ok": bool(validation and validation.get("ok")),
+                 "replayed": rnd.replayed,
+                 "llm_requests": 0 if rnd.replayed else response.get("llm_requests", 0),
+                 "problems": [] if validation and validation.get("ok") else
+                 _problems(validation)}
+        notes = (response.get("value") or {}).get("notes")
+        if notes:
+            entry["model_notes"] = notes
+        history.append(entry)
+    fixes: list[str] = []
+    failed: dict[str, list[dict[str, Any]]] = {}
+    for h in history:
+        stage = h["round"].rsplit("-", 1)[0]
+        if not h["ok"]:
+            failed.setdefault(stage, []).append(h)
+        elif stage in failed:
+            chain = "; ".join(f"{b['round']}: " + " / ".join(p[:80] for p in b["problems"][:3])
+                              for b in failed.pop(stage))
+            fixes.append(f"{chain} -> passed in {h['round']} after that feedback")
+    return {"rounds": per_stage, "history": history, "fixes": fixes}
+
+
+def summary_text(s: dict[str, Any]) -> str:
+    lines = [f"synthesis of {s['spec']}: {'ACCEPTED' if s['ok'] else 'NOT accepted'}"
+             f" ({s['outcome']})"]
+    if s.get("bundle"):
+        lines.append(f"bundle: {s['bundle']}")
+    lines.append("rounds: " + ", ".join(f"{k} {v}" for k, v in s.get("rounds", {}).items())
+                 + f"; schema revisions requested by the code: {s['schema_revisions']}")
+    for h in s.get("history", []):
+        mark = "ok " if h["ok"] else "FAIL"
+        lines.append(f"  {mark} {h['round']}{' (replayed)' if h['replayed'] else ''}")
+        lines += [f"        - {p[:160]}" for p in h["problems"][:6]]
+    if s.get("fixes"):
+        lines.append("fixes:")
+        lines += [f"  {f}" for f in s["fixes"]]
+    if "llm" in s:
+        llm = s["llm"]
+        lines.append(f"llm: {llm['calls']} calls, {llm['cached']} from cache, "
+                     f"{llm['input_tokens']} in / {llm['output_tokens']} out tokens, "
+                     f"${llm['cost_usd']}")
+    lines.append(f"model: {s.get('model')} (structured answers as {s.get('structured')}); "
+                 f"time: {s.get('duration_s')} s")
+    return "\n".join(lines) + "\n"
+
+
+def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | None = None,
+         replay: bool = False, structured: Literal["auto", "text", "tool"] = "auto") -> int:
+    """`eigen synth env --spec FILE --llm SPEC [--out DIR]`: 0 when a bundle was accepted.
+
+    Model exchanges are recorded in `out/llm-cache.db`; `replay=True` serves only from it
+    (no model needed, a miss is an error).
+    """
+    from clients.models.specs import adapter_factory
+    from eigencore.llm.cache import ResponseCache
+
+    out_dir = Path(out or Path("synth") / Path(spec).stem)
+    llm = LLM(adapter_factory(llm_spec)(), cache=ResponseCache(out_dir / "llm-cache.db"),
+              replay_only=replay)
+    summary = anyio.run(lambda: synthesize(spec, llm, out_dir, scale=scale,
+                                           structured=structured))
+    print(summary_text(summary), end="")
+    return 0 if summary["ok"] else 1
+
+
+def _cli(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eigencore.agents.orchestrator",
+                                description="synthesise a verified environment from a spec")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--llm", required=True, help="model spec, e.g. local:qwen2.5-coder-1.5b")
+    p.add_argument("--out")
+    p.add_argument("--scale", type=float)
+    p.add_argument("--replay", action="store_true", help="serve from the recorded cache only")
+    p.add_argument("--structured", choices=("auto", "text", "tool"), default="auto")
+    a = p.parse_args(argv)
+    return main(a.spec, a.llm, a.out, scale=a.scale, replay=a.replay, structured=a.structured)
+
+
+if __name__ == "__main__":
+    sys.exit(_cli())
