@@ -88,9 +88,9 @@ _UNIQUE_COL = re.compile(r"(email|sku|code|tag|username|isbn|_number|serial)$")
 def split_statements(ddl: str) -> list[str]:
     """SQL statements in order (SQLite decides where one ends, quotes and triggers included)."""
     out, buf = [], ""
-    for line in ddl.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
+    for ch in ddl:  # by character: models often put every statement on one line
+        buf += ch
+        if ch == ";" and sqlite3.complete_statement(buf):
             out.append(buf.strip())
             buf = ""
     if buf.strip() and not all(ln.strip().startswith("--") for ln in buf.strip().splitlines()):
@@ -193,7 +193,10 @@ def _check_structure(db: sqlite3.Connection, spec: DomainSpec, tables: list[str]
     for t in tables:
         info = list(db.execute(f'PRAGMA table_info("{t}")'))
         if not any(r["pk"] for r in info):
-            v.add("primary_key", f"table {t!r} has no primary key", table=t)
+            key = f"{t.removesuffix('s')}_id"
+            v.add("primary_key", f"table {t!r} has no primary key: add `{key} INTEGER PRIMARY "
+                                 f"KEY` as its first column and give every {t} row a "
+                                 f"distinct {key} (1, 2, 3, ...)", table=t)
         for fk in db.execute(f'PRAGMA foreign_key_list("{t}")'):
             parent, col, to = fk["table"], fk["from"], fk["to"]
             if parent not in tables:
@@ -260,11 +263,19 @@ def _check_foreign_keys(db: sqlite3.Connection, v: Validation) -> None:
         col = fk[0]["from"] if fk else "?"
         row = db.execute(f'SELECT * FROM "{table}" WHERE rowid = ?', (rowid,)).fetchone() \
             if rowid is not None else None
-        bad[(table, f"{col} -> {parent}")].append(
+        target = (fk[0]["to"] if fk else None) or "rowid"
+        bad[(table, f"{col} -> {parent}.{target}")].append(
             _row_text(dict(row)) if row is not None else f"rowid {rowid}")
     for (table, link), rows in bad.items():
+        parent, target = link.split(" -> ")[1].split(".")
+        try:
+            have = [r[0] for r in db.execute(f'SELECT "{target}" FROM "{parent}" LIMIT 8')]
+        except sqlite3.Error:
+            have = []
         v.add("foreign_key", f"{len(rows)} row(s) of {table!r} point at no existing row "
-                             f"({link})", table=table, evidence=rows)
+                             f"({link}); {parent}.{target} holds {have!r}: use those values, "
+                             "or reference the parent's integer id instead",
+              table=table, evidence=rows)
 
 
 def _check_volumes(db: sqlite3.Connection, spec: DomainSpec, tables: list[str],
@@ -410,15 +421,21 @@ class DatabaseAgent:
         `requests`, revise an accepted schema for the CodingAgent's findings."""
         draft, findings, requested = previous, list(requests or []), bool(requests)
         labels: list[str] = []
+        asked: set[str] = set()
         for _ in range(self.max_rounds):
-            rnd = self.journal.next_round("database")
-            labels.append(rnd.label)
             if draft is None:
                 # Say what went wrong, or the same prompt would get the same (cached) answer.
                 prompt = initial_prompt(spec) + "".join(
                     f"\n\nYour previous answer was unusable: {f.message}" for f in findings)
             else:
                 prompt = repair_prompt(spec, draft, findings, requested=requested)
+            if prompt in asked:
+                # The same prompt again can only bring the same answer (deterministic
+                # decoding, cached exchanges): stop instead of spending rounds on it.
+                break
+            asked.add(prompt)
+            rnd = self.journal.next_round("database")
+            labels.append(rnd.label)
             answer, error = await ask(self.llm, rnd, prompt, draft_model(spec), system=SYSTEM,
                                       mode=self.mode)
             got = as_draft(answer) if answer is not None else None
@@ -428,9 +445,15 @@ class DatabaseAgent:
                 rnd.write_json("validation.json", {"ok": False, "findings": [
                     f.model_dump() for f in findings]})
                 continue
+            unchanged = draft is not None and got.model_dump(exclude={"notes"}) == \
+                draft.model_dump(exclude={"notes"})
             draft = got
             v = validate_draft(spec, draft)
             findings = v.findings
+            if unchanged and findings:
+                findings = [Finding(check="unchanged", message=(
+                    "your answer repeated the previous draft unchanged, so every problem is "
+                    "still there: change the ddl and rows as each problem says")), *findings]
             rnd.write_json("validation.json", {"ok": v.ok, "counts": v.counts,
                                                "findings": [f.model_dump() for f in findings]})
             if v.ok:

@@ -74,6 +74,11 @@ SUITES: dict[str, Callable[..., list[Task]]] = {
 
 
 def load_suite(name: str, categories: Sequence[str] | None = None) -> list[Task]:
+    """A named suite, or a task file (`file:PATH` or `*.jsonl`, e.g. synthesized tasks)."""
+    if name.startswith("file:") or name.endswith(".jsonl"):
+        from eigencore.agents.data.export import load_task_file
+
+        return load_task_file(name.removeprefix("file:"), categories)
     try:
         loader = SUITES[name]
     except KeyError:

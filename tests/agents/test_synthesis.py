@@ -25,6 +25,7 @@ from eigencore.agents.database_agent import (
     DatabaseDraft,
     scenario_of,
     schema_text,
+    split_statements,
     validate_draft,
 )
 from eigencore.agents.orchestrator import synthesize
@@ -437,3 +438,11 @@ def test_a_generated_tool_that_loops_is_stopped_and_named(tmp_path: Path) -> Non
     check = run_checks(Sandbox(SandboxLimits(cpu_s=2, wall_s=20)), bundle, spec)
     assert not check.ok and check.sandbox["limits_hit"] == ["cpu"]
     assert any("stopped while running get_product(" in p for p in check.problems)
+
+
+def test_statements_split_where_sqlite_says_they_end() -> None:
+    one_line = ("CREATE TABLE a (a_id INTEGER PRIMARY KEY, note TEXT DEFAULT 'x;y'); "
+                "CREATE TABLE b (b_id INTEGER PRIMARY KEY); CREATE TRIGGER t AFTER INSERT ON a "
+                "BEGIN INSERT INTO b DEFAULT VALUES; END; CREATE INDEX i ON a (note)")
+    assert [s.split()[1] for s in split_statements(one_line)] == ["TABLE", "TABLE", "TRIGGER",
+                                                                   "INDEX"]
