@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from typing import Any
 
@@ -16,6 +15,7 @@ from eigencore.bfcl.release import Entry, Release
 from environments.bfcl.common import release_constant, scenario
 from environments.bfcl.message_api import BUNDLE, store
 from environments.envdb import EnvDb
+from tests.bfcl.helpers import one_entry_per_config
 
 CLASS = "MessageAPI"
 NAMES = {t.name for t in BUNDLE.tools}
@@ -82,10 +82,7 @@ def _calls(draw: Any, config: dict[str, Any]) -> list[Call]:
 
 @pytest.fixture(scope="module")
 def distinct_configs(entries: list[Entry]) -> list[Entry]:
-    seen: dict[str, Entry] = {}
-    for e in entries:
-        seen.setdefault(json.dumps(e.initial_config.get(CLASS, {}), sort_keys=True), e)
-    return list(seen.values())
+    return one_entry_per_config(entries, CLASS)
 
 
 @settings(max_examples=250, deadline=None, derandomize=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from eigencore.bfcl.release import Entry
 from environments.bfcl.common import scenario
 from environments.bfcl.posting_api import BUNDLE
 from environments.envdb import EnvDb
+from tests.bfcl.helpers import one_entry_per_config
 
 CLASS = "TwitterAPI"
 NAMES = {t.name for t in BUNDLE.tools}
@@ -90,10 +90,7 @@ def _calls(draw: Any, config: dict[str, Any]) -> list[Call]:
 
 @pytest.fixture(scope="module")
 def distinct_configs(entries: list[Entry]) -> list[Entry]:
-    seen: dict[str, Entry] = {}
-    for e in entries:
-        seen.setdefault(json.dumps(e.initial_config.get(CLASS, {}), sort_keys=True), e)
-    return list(seen.values())
+    return one_entry_per_config(entries, CLASS)
 
 
 @settings(max_examples=250, deadline=None, derandomize=True,

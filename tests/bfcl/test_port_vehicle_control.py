@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from typing import Any
@@ -18,6 +17,7 @@ from eigencore.bfcl.release import Entry
 from environments.bfcl.common import release_constant, scenario
 from environments.bfcl.vehicle_control import BUNDLE, geography
 from environments.envdb import EnvDb
+from tests.bfcl.helpers import one_entry_per_config
 
 CLASS = "VehicleControlAPI"
 NAMES = {t.name for t in BUNDLE.tools}
@@ -133,11 +133,7 @@ def test_every_tool_is_exercised() -> None:
 
 @pytest.fixture(scope="module")
 def distinct_configs(entries: list[Entry]) -> list[Entry]:
-    seen: dict[str, Entry] = {}
-    for e in entries:
-        key = json.dumps([e.initial_config.get(CLASS, {}), e.long_context], sort_keys=True)
-        seen.setdefault(key, e)
-    return list(seen.values())
+    return one_entry_per_config(entries, CLASS, by_long_context=True)
 
 
 @settings(max_examples=250, deadline=None, derandomize=True,
