@@ -172,7 +172,8 @@ def summary_text(s: dict[str, Any]) -> str:
 
 
 def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | None = None,
-         replay: bool = False, structured: Literal["auto", "text", "tool"] = "auto") -> int:
+         replay: bool = False, structured: Literal["auto", "text", "tool"] = "auto",
+         db_rounds: int = 4, code_rounds: int = 6) -> int:
     """`eigen synth env --spec FILE --llm SPEC [--out DIR]`: 0 when a bundle was accepted.
 
     Model exchanges are recorded in `out/llm-cache.db`; `replay=True` serves only from it
@@ -185,7 +186,8 @@ def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | Non
     llm = LLM(adapter_factory(llm_spec)(), cache=ResponseCache(out_dir / "llm-cache.db"),
               replay_only=replay)
     summary = anyio.run(lambda: synthesize(spec, llm, out_dir, scale=scale,
-                                           structured=structured))
+                                           structured=structured, db_rounds=db_rounds,
+                                           code_rounds=code_rounds))
     print(summary_text(summary), end="")
     return 0 if summary["ok"] else 1
 
@@ -199,8 +201,12 @@ def _cli(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", type=float)
     p.add_argument("--replay", action="store_true", help="serve from the recorded cache only")
     p.add_argument("--structured", choices=("auto", "text", "tool"), default="auto")
+    p.add_argument("--db-rounds", type=int, default=4,
+                   help="round budget of the database stage (raise it to resume a run)")
+    p.add_argument("--code-rounds", type=int, default=6)
     a = p.parse_args(argv)
-    return main(a.spec, a.llm, a.out, scale=a.scale, replay=a.replay, structured=a.structured)
+    return main(a.spec, a.llm, a.out, scale=a.scale, replay=a.replay, structured=a.structured,
+                db_rounds=a.db_rounds, code_rounds=a.code_rounds)
 
 
 if __name__ == "__main__":
