@@ -213,6 +213,31 @@ def _check_structure(db: sqlite3.Connection, spec: DomainSpec, tables: list[str]
             elif [target] != pk and not _is_unique(db, parent, target):
                 v.add("foreign_key", f"{t}.{col} references {parent}({target}), which is "
                                      "neither its primary key nor UNIQUE", table=t)
+            else:
+                mine = _affinity(next((r["type"] for r in info if r["name"] == col), ""))
+                theirs = _affinity(next(r["type"] for r in pinfo if r["name"] == target))
+                if mine != theirs:
+                    # The usual root cause of seed rows that "point at no existing row".
+                    key = f"{parent.removesuffix('s')}_id"
+                    v.add("foreign_key", f"{t}.{col} is {mine} but references "
+                                         f"{parent}({target}), which is {theirs}: give "
+                                         f"{parent} a `{key} INTEGER PRIMARY KEY` and make "
+                                         f"{t}.{col} an INTEGER referencing {parent}({key}) "
+                                         "with values that exist there", table=t)
+
+
+def _affinity(declared: str) -> str:
+    """SQLite's type affinity of a declared column type (its documented rules, in order)."""
+    t = (declared or "").upper()
+    if "INT" in t:
+        return "INTEGER"
+    if any(x in t for x in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if "BLOB" in t or not t:
+        return "BLOB"
+    if any(x in t for x in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "NUMERIC"
 
 
 def _is_unique(db: sqlite3.Connection, table: str, column: str) -> bool:

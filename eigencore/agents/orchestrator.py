@@ -95,6 +95,7 @@ async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
         summary.update(ok=not problems, bundle=str(final),
                        outcome="all checks passed" if not problems else f"final check: {problems}")
     summary.update(_history(journal))
+    summary["stale_rounds"] = _archive_stale(out, journal)
     acc = llm.accounting
     summary["llm"] = {"calls": acc.calls, "cached": acc.cached,
                       "input_tokens": acc.usage.input_tokens,
@@ -104,6 +105,20 @@ async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
     write_atomic(out / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False))
     write_atomic(out / "summary.txt", summary_text(summary))
     return summary
+
+
+def _archive_stale(out: Path, journal: Journal) -> list[str]:
+    """Rounds on disk that this run did not reach (an earlier run took another path, e.g.
+    before the validator changed) move to `stale-rounds/`: kept, but not mistaken for
+    this run's record."""
+    live = {r.path.name for r in journal.rounds}
+    stale = sorted(p for p in (out / "rounds").iterdir() if p.is_dir() and p.name not in live)
+    if stale:
+        dest = out / "stale-rounds" / time.strftime("%Y%m%dT%H%M%S")
+        dest.mkdir(parents=True, exist_ok=True)
+        for p in stale:
+            shutil.move(str(p), dest / p.name)
+    return [p.name for p in stale]
 
 
 def _problems(validation: dict[str, Any] | None) -> list[str]:

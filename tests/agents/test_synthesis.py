@@ -343,12 +343,16 @@ def test_a_killed_run_resumes_without_repeating_rounds(spec_file: Path, tmp_path
     replayed = [h["round"] for h in summary["history"] if h["replayed"]]
     assert replayed == ["database-1", "database-2", "coding-1", "coding-2"]
 
+    # A round left over from a path this run did not take is archived, not deleted.
+    (out / "rounds" / "coding-9").mkdir()
     # Delete the last stage's outputs: only that round is asked again.
     shutil.rmtree(out / "rounds" / "coding-3")
     shutil.rmtree(out / "tiny_shop")
     third = ScriptedLLM({"database": [], "coding": SCRIPT["coding"][2:]})
     summary = run(spec_file, out, third)
     assert summary["ok"] and [s for s, _ in third.asked] == ["coding"]
+    assert summary["stale_rounds"] == ["coding-9"] and not (out / "rounds" / "coding-9").exists()
+    assert list((out / "stale-rounds").glob("*/coding-9"))
     assert check_bundle(load_bundle_dir(out / "tiny_shop")) == []
 
     # Nothing left to do: a re-run asks nothing and runs no sandbox.
