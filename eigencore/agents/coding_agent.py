@@ -596,6 +596,8 @@ class CodingResult:
     schema_request: Finding | None = None
     rounds: list[str] = field(default_factory=list)
     check: CodeCheck | None = None
+    stopped: str = ""
+    """Why the stage ended without a bundle (out of rounds, or the model repeating itself)."""
 
 
 class CodingAgent:
@@ -612,6 +614,7 @@ class CodingAgent:
         self.draft: CodeDraft | None = None
         self.feedback = ""
         self.last_missing: set[str] = set()
+        self.asked: set[str] = set()
 
     def _prompt(self, spec: DomainSpec, schema_sql: str, scenario: dict[str, Any],
                 note: str) -> str:
@@ -634,12 +637,19 @@ class CodingAgent:
         if schema_note:
             self.last_missing = set()  # they were missing from the schema before its revision
         while self.used < self.max_rounds:
+            prompt = self._prompt(spec, schema_sql, scenario, note)
+            if prompt in self.asked:
+                # Same prompt, same answer (deterministic decoding, cached exchanges).
+                result.stopped = "the next prompt repeated an earlier one (the model kept " \
+                                 "giving the same answer)"
+                return result
+            self.asked.add(prompt)
             self.used += 1
             rnd = self.journal.next_round("coding")
             result.rounds.append(rnd.label)
-            draft, error = await ask(self.llm, rnd, self._prompt(spec, schema_sql, scenario,
-                                                                 note), CodeDraft,
-                                     system=SYSTEM, mode=self.mode)
+            previous = self.draft
+            draft, error = await ask(self.llm, rnd, prompt, CodeDraft, system=SYSTEM,
+                                     mode=self.mode)
             note = ""
             if draft is None:
                 self.feedback = f"Your previous answer was not a valid JSON object: {error}"
@@ -664,6 +674,15 @@ class CodingAgent:
                 result.ok, result.bundle_dir = True, rnd.path / "bundle" / spec.name
                 return result
             self.feedback = render_feedback(check)
+            empty = [f for f in ("tools_code", "test_code")
+                     if getattr(draft, f).strip() in ("", "None", "null", "pass", "...")]
+            if empty:
+                self.feedback = (f"{' and '.join(empty)} must be Python source code, not "
+                                 f"{getattr(draft, empty[0]).strip()!r}: write the "
+                                 "functions.\n\n" + self.feedback)
+            if previous is not None and draft == previous:
+                self.feedback = ("Your answer repeated the previous one unchanged, so every "
+                                 "problem is still there.\n\n" + self.feedback)
             repeated = set(check.missing) & self.last_missing
             self.last_missing = set(check.missing)
             if repeated and not schema_frozen:
@@ -674,6 +693,7 @@ class CodingAgent:
                             "schema does not have; add it if the spec's tools need it",
                     evidence=check.problems[:4])
                 return result
+        result.stopped = f"out of rounds ({self.max_rounds})"
         return result
 
     def _check(self, rnd: Round, spec: DomainSpec, schema_sql: str, scenario: dict[str, Any],

@@ -282,7 +282,14 @@ def _load_rows(db: sqlite3.Connection, draft: DatabaseDraft, tables: list[str],
 
 def _check_foreign_keys(db: sqlite3.Connection, v: Validation) -> None:
     bad: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for r in db.execute("PRAGMA foreign_key_check").fetchall():
+    try:
+        violations = db.execute("PRAGMA foreign_key_check").fetchall()
+    except sqlite3.OperationalError as e:
+        # "foreign key mismatch": a reference to a non-key column; the structure check has
+        # already named it, and no row can be checked against it.
+        v.add("foreign_key", f"foreign keys cannot be checked: {e}")
+        return
+    for r in violations:
         table, rowid, parent, fkid = r[0], r[1], r[2], r[3]
         fk = [f for f in db.execute(f'PRAGMA foreign_key_list("{table}")') if f["id"] == fkid]
         col = fk[0]["from"] if fk else "?"
@@ -425,6 +432,7 @@ class DatabaseResult:
     rounds: list[str]
     findings: list[Finding]
     """The last round's problems (empty when ok)."""
+    stopped: str = ""
 
     @property
     def schema_sql(self) -> str:
@@ -457,7 +465,9 @@ class DatabaseAgent:
             if prompt in asked:
                 # The same prompt again can only bring the same answer (deterministic
                 # decoding, cached exchanges): stop instead of spending rounds on it.
-                break
+                return DatabaseResult(False, draft, labels, findings, stopped=(
+                    "the next prompt repeated an earlier one (the model kept giving the same "
+                    "answer)"))
             asked.add(prompt)
             rnd = self.journal.next_round("database")
             labels.append(rnd.label)
@@ -485,4 +495,5 @@ class DatabaseAgent:
                 rnd.write_text("schema.sql", schema_text(spec, draft))
                 rnd.write_json("scenario.json", scenario_of(draft))
                 return DatabaseResult(True, draft, labels, [])
-        return DatabaseResult(False, draft, labels, findings)
+        return DatabaseResult(False, draft, labels, findings,
+                              stopped=f"out of rounds ({self.max_rounds})")

@@ -75,12 +75,12 @@ async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
             bundle_dir = coding.bundle_dir
             break
         if coding.schema_request is None:
-            summary["outcome"] = f"coding stage out of rounds ({code_rounds})"
+            summary["outcome"] = f"coding stage ended: {coding.stopped}"
             break
         revisions += 1
         db = await dba.design(spec, previous=db.draft, requests=[coding.schema_request])
     else:
-        summary["outcome"] = (f"database stage out of rounds ({db_rounds}); last problems: "
+        summary["outcome"] = (f"database stage ended: {db.stopped}; last problems: "
                               + "; ".join(f.message for f in db.findings[:3]))
     summary["schema_revisions"] = revisions
 

@@ -450,3 +450,17 @@ def test_statements_split_where_sqlite_says_they_end() -> None:
                 "BEGIN INSERT INTO b DEFAULT VALUES; END; CREATE INDEX i ON a (note)")
     assert [s.split()[1] for s in split_statements(one_line)] == ["TABLE", "TABLE", "TRIGGER",
                                                                    "INDEX"]
+
+
+def test_a_reference_to_a_column_that_is_not_there_is_reported_not_raised() -> None:
+    # The shape of a real local-model draft: the FK names products(product_id), absent.
+    spec = parse_spec(SPEC)
+    ddl = DDL.format(stock=STOCK, customers="customers").replace(
+        "product_id INTEGER PRIMARY KEY, sku TEXT NOT NULL UNIQUE", "sku TEXT PRIMARY KEY")
+    rows = {"customers": CUSTOMERS, "products": [
+        {k: v for k, v in p.items() if k != "product_id"} | {"stock": 1} for p in PRODUCTS],
+        "orders": ORDERS}
+    text = "\n".join(f.render() for f in validate_draft(spec, DatabaseDraft(ddl=ddl,
+                                                                             rows=rows)).findings)
+    assert "orders.product_id references products(product_id), which is not a column" in text
+    assert "foreign key mismatch" in text
