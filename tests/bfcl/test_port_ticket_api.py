@@ -4,37 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eigencore.bfcl.calls import Call
-from eigencore.bfcl.differential import compare_turns, differential, restrict
-from eigencore.bfcl.release import Entry, Release
+from eigencore.bfcl.differential import compare_turns
+from eigencore.bfcl.release import Entry
 from environments.bfcl.common import scenario
 from environments.bfcl.ticket_api import BUNDLE
 from environments.envdb import EnvDb
-from tests.bfcl.helpers import one_entry_per_config
+from tests.bfcl.helpers import port_checks
 
 CLASS = "TicketAPI"
 NAMES = {t.name for t in BUNDLE.tools}
-
-
-@pytest.fixture(scope="module")
-def entries(all_entries: list[Entry]) -> list[Entry]:
-    return [restrict(e, CLASS, NAMES) for e in all_entries if CLASS in e.involved_classes]
-
-
-def test_tools_match_the_original_methods(release: Release) -> None:
-    assert NAMES == {d["name"] for d in release.func_docs(CLASS)}
-
-
-def test_ground_truth_replays_identically(entries: list[Entry]) -> None:
-    deviations = [str(d) for e in entries for d in differential(e)]
-    calls = sum(len(turn) for e in entries for turn in e.ground_truth)
-    print(f"\n{CLASS}: {len(entries)} entries, {calls} calls replayed")
-    assert len(entries) == 124
-    assert deviations == []
 
 
 # -- off the reference path -------------------------------------------------------------------
@@ -84,19 +65,9 @@ def _calls(draw: Any, config: dict[str, Any]) -> list[Call]:
     return calls
 
 
-@pytest.fixture(scope="module")
-def distinct_configs(entries: list[Entry]) -> list[Entry]:
-    return one_entry_per_config(entries, CLASS)
-
-
-@settings(max_examples=250, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(data=st.data())
-def test_random_calls_match_the_original(distinct_configs: list[Entry], data: Any) -> None:
-    entry = data.draw(st.sampled_from(distinct_configs))
-    calls = _calls(data.draw, entry.initial_config.get(CLASS, {}))
-    deviations = compare_turns(entry, [calls])
-    assert deviations == [], [str(d) for d in deviations]
+(entries, distinct_configs, test_tools_match_the_original_methods,
+ test_ground_truth_replays_identically, test_random_calls_match_the_original) = port_checks(
+    CLASS, NAMES, entry_count=124, calls_for=_calls, max_examples=250)
 
 
 # -- the port directly ------------------------------------------------------------------------
