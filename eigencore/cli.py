@@ -38,7 +38,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from servers.transports import deploy, quiet_logs, serve_http, serve_stdio
 
     quiet_logs()
-    bundles = _domains(args.domains)
+    names = [n for n in (args.domains or "").split(",") if n.strip()]
+    for d in args.bundle or []:
+        # An explicit directory, even one written without a separator (`--bundle shop`).
+        path = Path(d).expanduser().resolve()
+        if not (path / "__init__.py").is_file():
+            raise ValueError(f"{d} is not a bundle directory (no __init__.py)")
+        names.append(str(path))
+    if not names:
+        raise ValueError("name a domain or a bundle directory (DOMAIN[,DOMAIN...] or --bundle)")
+    bundles = _domains(",".join(names))
     scenarios = {}
     if args.scenario:
         data = json.loads(Path(args.scenario).read_text())
@@ -139,6 +148,19 @@ def _print_summary(store, run_id: str) -> None:
         print(f"  {m:9} success {pct(r.success[m])}   pass^{r.k} {pct(r.pass_k[m])}")
     for cat, cr in grouped(verdicts, "category").items():
         print(f"  [{cat}] " + "  ".join(f"{m} {pct(v)}" for m, v in cr.success.items()))
+    from eigencore.evaluation.report import rescore_note
+
+    if note := rescore_note(store.run(run_id)):
+        print(f"  {note}")
+
+
+def _task_ids(spec: str | None) -> list[str]:
+    """`--tasks`: comma-separated task ids, or @FILE with ids one per line (or comma-separated)."""
+    if not spec:
+        return []
+    if spec.startswith("@"):
+        spec = Path(spec[1:]).read_text(encoding="utf-8").replace("\n", ",")
+    return list(dict.fromkeys(i.strip() for i in spec.split(",") if i.strip()))
 
 
 def cmd_eval_run(args: argparse.Namespace) -> int:
@@ -153,15 +175,26 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
     if args.resume:
         prev = store.run(args.resume)
         cfg = prev["config"]
+        if "rescored_from" in cfg:
+            raise ValueError(f"run {args.resume} is a rescore; run `eigen eval rescore "
+                             f"{cfg['rescored_from']}` again instead of resuming it")
         args.model, args.suite = prev["model"], prev["suite"]
         args.k, args.categories, args.limit = cfg["k"], ",".join(cfg["categories"]), cfg["limit"]
+        args.tasks = ",".join(cfg.get("task_ids") or [])
     categories = [c for c in (args.categories or "").split(",") if c]
     tasks = load_suite(args.suite, categories or None)
+    task_ids = _task_ids(args.tasks)
+    if task_ids:
+        unknown = sorted(set(task_ids) - {t.id for t in tasks})
+        if unknown:
+            raise KeyError(f"--tasks names ids not in suite {args.suite}"
+                           f"{' ' + ','.join(categories) if categories else ''}: {unknown[:5]}")
+        tasks = [t for t in tasks if t.id in set(task_ids)]
     if args.limit:
         tasks = tasks[: args.limit]
     config = RunConfig(model=args.model, suite=args.suite, k=args.k,
                        concurrency=args.concurrency, max_steps=args.max_steps,
-                       categories=categories, limit=args.limit,
+                       categories=categories, limit=args.limit, task_ids=task_ids,
                        target=_target(args.target, args.token))
     factory = adapter_factory(args.model)
     run_id = anyio.run(lambda: run_suite(tasks, factory, store, config, run_id=args.resume,
@@ -198,6 +231,41 @@ def cmd_eval_score(args: argparse.Namespace) -> int:
     run_id = anyio.run(lambda: run_suite(tasks, adapter_factory(args.model), store, config,
                                          progress=not args.quiet))
     _print_summary(store, run_id)
+    return 0
+
+
+def cmd_eval_rescore(args: argparse.Namespace) -> int:
+    from eigencore.evaluation.rescore import rescore
+    from eigencore.evaluation.store import RunStore
+    from servers.transports import quiet_logs
+
+    quiet_logs()
+    store = RunStore(args.store)
+    out = rescore(store, args.run, args.suite, concurrency=args.concurrency,
+                  progress=not args.quiet)
+    _print_summary(store, out.run_id)
+    print(f"rescored run {args.run} ({out.source['suite']}) against {args.suite}: "
+          f"{out.reproduced} samples reproduced and scored, {len(out.diverged)} diverged "
+          f"(not scored), {len(out.not_in_suite)} tasks not in {args.suite}")
+    if out.names_only:
+        print(f"note: {out.names_only} source samples predate tool digests; their tools were "
+              "compared by name only, not by description and schema")
+    for d in out.diverged[:10]:
+        print(f"  diverged {d['task_id']} sample {d['sample']}: {d['reason'][:300]}")
+    if out.diverged:
+        ids = sorted({d["task_id"] for d in out.diverged})
+        tasks = ",".join(ids)
+        if len(ids) > 10:
+            path = store.path.parent / f"{out.run_id}.diverged.txt"
+            path.write_text("\n".join(ids) + "\n", encoding="utf-8")
+            tasks = f"@{path}"
+        cfg = out.source["config"]
+        k = f" --k {cfg['k']}" if (cfg.get("k") or 1) > 1 else ""
+        print("re-run the diverged tasks with the model (a new run):\n"
+              f"  eigen eval run --model {out.source['model']} --suite {args.suite} "
+              f"--tasks {tasks} --max-steps {cfg.get('max_steps') or 20}{k} "
+              f"--store {store.path}")
+    print(f"results: {store.path} (run {out.run_id}); report: eigen eval report {out.run_id}")
     return 0
 
 
@@ -253,10 +321,14 @@ def cmd_bfcl_serve(args: argparse.Namespace) -> int:
 def cmd_bfcl_audit(args: argparse.Namespace) -> int:
     from eigencore.audit.run import main as run_audit
 
-    if args.llm:
-        print("note: the LLM judge is not wired yet; running the deterministic checks only",
-              file=sys.stderr)
-    return run_audit(args.release, Path(args.out))
+    if (args.llm_limit is not None or args.llm_cache) and not args.llm:
+        print("--llm-limit and --llm-cache need --llm SPEC", file=sys.stderr)
+        return 2
+    entries = [e.strip() for e in (args.entries or "").split(",") if e.strip()] or None
+    # An unknown model spec or entry id is a ValueError, reported by `main`.
+    return run_audit(args.release, Path(args.out), llm=args.llm, llm_limit=args.llm_limit,
+                     llm_cache=Path(args.llm_cache) if args.llm_cache else None,
+                     entry_ids=entries)
 
 
 def cmd_bfcl_repair(args: argparse.Namespace) -> int:
@@ -265,7 +337,7 @@ def cmd_bfcl_repair(args: argparse.Namespace) -> int:
 
     quiet_logs()
     return run_repair(args.release, Path(args.out) if args.out else None,
-                      Path(args.audit) if args.audit else None, args.full_audit)
+                      Path(args.audit) if args.audit else None, args.trajectory_only)
 
 
 def cmd_bfcl_labels(args: argparse.Namespace) -> int:
@@ -287,9 +359,31 @@ def cmd_eval_validity(args: argparse.Namespace) -> int:
 
 
 def cmd_synth_env(args: argparse.Namespace) -> int:
-    from eigencore.agents.orchestrator import main as synth_env
+    from eigencore.agents.orchestrator import run_args
 
-    return synth_env(args.spec, args.llm, args.out, replay=args.replay)
+    return run_args(args)
+
+
+def _data_settings(args: argparse.Namespace):
+    from eigencore.agents.data.pipeline import Settings
+    from eigencore.agents.data.tasks import VARIANTS
+
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or not variants:
+        raise ValueError(f"--variants takes some of {', '.join(VARIANTS)}, not {args.variants!r}")
+    return Settings(n_turns=args.turns, seed=args.seed, max_steps=args.max_steps,
+                    embedder=args.embedder, optimiser=args.optimiser, variants=variants)
+
+
+def _print_data_summary(summary, out: str) -> None:
+    for r in summary.rounds:
+        print(f"round {r.round}: prompt v{r.prompt_version}, yield {r.yield_:.2f} "
+              f"({r.kept}/{r.attempted}), failures {r.failures or '{}'}"
+              + (f", findings {len(r.findings)}" if r.findings else ""))
+    for fmt, path in summary.export.items():
+        print(f"  {fmt}: {path}")
+    print(f"run directory: {out} (summary.json; re-run the same command to resume)")
 
 
 def cmd_synth_data(args: argparse.Namespace) -> int:
@@ -297,10 +391,30 @@ def cmd_synth_data(args: argparse.Namespace) -> int:
     from servers.transports import quiet_logs
 
     quiet_logs()
-    summary = synth_data(args.domain, args.llm, args.out, args.rounds, args.tasks)
-    print(summary.model_dump_json(indent=1) if hasattr(summary, "model_dump_json")
-          else summary)
+    summary = synth_data(args.domain, args.llm, args.out, args.rounds, args.tasks,
+                         assistant_spec=args.assistant, judge=not args.no_judge,
+                         settings=_data_settings(args), log=print)
+    _print_data_summary(summary, args.out)
     return 0
+
+
+def cmd_synth_domain(args: argparse.Namespace) -> int:
+    from eigencore.agents.domain import run_domain
+    from servers.transports import quiet_logs
+
+    quiet_logs()
+    out = args.out or str(Path("synth") / Path(args.spec).stem)
+    summary = run_domain(args.spec, args.llm, out, rounds=args.rounds,
+                         tasks_per_round=args.tasks, assistant_spec=args.assistant,
+                         judge=not args.no_judge, settings=_data_settings(args),
+                         scale=args.scale, max_repairs=args.max_repairs, log=print)
+    if summary.data is not None:
+        _print_data_summary(summary.data, str(Path(out) / "data"))
+    for i, r in enumerate(summary.repairs, 1):
+        print(f"repair {i}: {r.outcome} ({', '.join(r.findings)})")
+    print(f"{summary.name}: {'OK' if summary.ok else 'FAILED'}: {summary.outcome}; "
+          f"state in {Path(out) / 'domain.json'}")
+    return 0 if summary.ok else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -320,7 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(fn=cmd_envs_list)
 
     serve = sub.add_parser("serve", help="publish domains as an MCP server")
-    serve.add_argument("domains", help="DOMAIN[,DOMAIN...]")
+    serve.add_argument("domains", nargs="?",
+                       help="DOMAIN[,DOMAIN...]; a path (out/shop, ./shop) is a bundle directory")
+    serve.add_argument("--bundle", action="append", metavar="DIR",
+                       help="serve a bundle directory (e.g. one `eigen synth env` wrote); "
+                            "repeatable")
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
@@ -377,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--token", help="bearer token for a URL target")
     run.add_argument("--store", default="runs/eval.db", help="SQLite run store")
     run.add_argument("--resume", metavar="RUN_ID", help="continue a killed run")
+    run.add_argument("--tasks", help="only these task ids: comma-separated, or @FILE "
+                                     "(one id per line)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(fn=cmd_eval_run)
     sc = ev.add_parser("score", help="score a BFCL-format result file (no model needed)")
@@ -386,6 +506,15 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--concurrency", type=int, default=4)
     sc.add_argument("--quiet", action="store_true")
     sc.set_defaults(fn=cmd_eval_score)
+    res = ev.add_parser("rescore", help="score a stored run against another suite's "
+                                        "references by replaying it (no model needed)")
+    res.add_argument("run", metavar="RUN_ID", help="the run to rescore")
+    res.add_argument("--suite", required=True, help="target suite, e.g. bfcl-v3-repaired")
+    res.add_argument("--store", default="runs/eval.db", help="SQLite run store (source and "
+                                                             "new run)")
+    res.add_argument("--concurrency", type=int, default=4)
+    res.add_argument("--quiet", action="store_true", help="no progress bar")
+    res.set_defaults(fn=cmd_eval_rescore)
     rep = ev.add_parser("report", help="leaderboard (terminal) and an HTML report")
     rep.add_argument("runs", nargs="*", help="run ids (default: all in the store)")
     rep.add_argument("--store", default="runs/eval.db")
@@ -410,14 +539,21 @@ def build_parser() -> argparse.ArgumentParser:
     aud = bfcl.add_parser("audit", help="audit the release: schemas, code, reference trajectories")
     aud.add_argument("--release", default="2025.6.8")
     aud.add_argument("--llm", help="judge for semantic checks (anthropic:M, openai:M@URL, local:N)")
+    aud.add_argument("--llm-limit", type=int, metavar="N",
+                     help="judge at most N distinct questions, most doubtful first")
+    aud.add_argument("--llm-cache", metavar="PATH",
+                     help="judge response cache (default: OUT/judge-cache.sqlite)")
+    aud.add_argument("--entries", metavar="ID,...",
+                     help="audit only these entries' trajectories (skips schema/code checks)")
     aud.add_argument("--out", default="runs/audit", help="directory for audit.json/.md/.html")
     aud.set_defaults(fn=cmd_bfcl_audit)
     rep_ = bfcl.add_parser("repair", help="write the repaired benchmark (BFCL format + suite)")
     rep_.add_argument("--release", default="2025.6.8")
     rep_.add_argument("--out", help="directory (default: the user cache, used by the suite)")
     rep_.add_argument("--audit", help="an audit.json from `eigen bfcl audit` to repair from")
-    rep_.add_argument("--full-audit", action="store_true",
-                      help="run schema and implementation checks too (slower)")
+    rep_.add_argument("--trajectory-only", action="store_true",
+                      help="audit the reference trajectories only (faster; schema and "
+                           "implementation findings then get no disposition)")
     rep_.set_defaults(fn=cmd_bfcl_repair)
     labels = bfcl.add_parser("labels", help="build the labelled validity set from the release")
     labels.add_argument("--out", required=True)
@@ -433,17 +569,54 @@ def build_parser() -> argparse.ArgumentParser:
     senv = synth.add_parser("env", help="DatabaseAgent + CodingAgent: a new environment")
     senv.add_argument("--spec", required=True, help="a domain spec (see examples/)")
     senv.add_argument("--llm", required=True, help="anthropic:M, openai:M@URL, local:NAME")
-    senv.add_argument("--out", help="run directory (resumable)")
+    senv.add_argument("--out", help="run directory (resumable; default synth/<spec name>)")
     senv.add_argument("--replay", action="store_true",
                       help="serve model answers only from the run's recorded cache")
+    # The same options as eigencore.agents.orchestrator.add_arguments (not imported here, to
+    # keep the CLI's start light; tests/agents/test_per_tool_coding.py keeps them equal).
+    senv.add_argument("--scale", type=float, help="multiply the spec's volumes")
+    senv.add_argument("--structured", choices=("auto", "text", "tool"), default="auto",
+                      help="how structured answers are asked for (auto: tool for local models)")
+    senv.add_argument("--coding", choices=("auto", "whole", "per-tool"), default="auto",
+                      help="write the module whole or one tool at a time (auto: per-tool for "
+                           "local models)")
+    senv.add_argument("--db-rounds", type=int, default=4,
+                      help="round budget of the database stage (raise it to resume a run)")
+    senv.add_argument("--code-rounds", type=int,
+                      help="coding round budget: the stage's in whole mode (default 6), each "
+                           "tool's in per-tool mode (default 3)")
     senv.set_defaults(fn=cmd_synth_env)
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--llm", required=True,
+                       help="the model of every agent (the assistant too unless --assistant)")
+        p.add_argument("--assistant", help="a different model spec for the assistant")
+        p.add_argument("--rounds", type=int, default=3)
+        p.add_argument("--tasks", type=int, default=6, help="tasks per round")
+        p.add_argument("--turns", type=int, default=2, help="user requests per task")
+        p.add_argument("--variants", default="base,miss_param,miss_func",
+                       help="task variants, rotated through each round")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--max-steps", type=int, default=8, help="assistant steps per turn")
+        p.add_argument("--embedder", choices=("auto", "minilm", "ngram"), default="auto",
+                       help="near-duplicate embedding (auto: MiniLM when installed)")
+        p.add_argument("--optimiser", choices=("auto", "gepa", "builtin"), default="auto",
+                       help="prompt revision (auto: GEPA's proposal step when installed)")
+        p.add_argument("--no-judge", action="store_true", help="skip the LLM judge pass")
+
     sdata = synth.add_parser("data", help="DataAgent: verified multi-turn trajectories")
-    sdata.add_argument("--domain", required=True)
-    sdata.add_argument("--llm", required=True)
+    sdata.add_argument("--domain", required=True,
+                       help="a domain name or a bundle directory (`eigen synth env` output)")
     sdata.add_argument("--out", required=True, help="run directory (resumable)")
-    sdata.add_argument("--rounds", type=int, default=3)
-    sdata.add_argument("--tasks", type=int, default=8, help="tasks per round")
+    data_options(sdata)
     sdata.set_defaults(fn=cmd_synth_data)
+    sdom = synth.add_parser("domain", help="spec -> environment -> verified data, end to end")
+    sdom.add_argument("--spec", required=True, help="a domain spec (see examples/)")
+    sdom.add_argument("--out", help="run directory (resumable; default synth/<spec name>)")
+    sdom.add_argument("--scale", type=float, help="multiply the spec's seed volumes")
+    sdom.add_argument("--max-repairs", type=int, default=2,
+                      help="repairs of the environment for findings of the data stage")
+    data_options(sdom)
+    sdom.set_defaults(fn=cmd_synth_domain)
 
     demo = sub.add_parser("demo", help="the main job: serve, exercise and evaluate")
     demo.add_argument("--out", default="runs", help="where the run store and report go")

@@ -12,6 +12,9 @@ that do not exist; and the generated tests run and pass.
 Failures go back to the model (contract problems, failing tests, output tails). A failure
 the schema causes, by the model's own `blame: schema` or by SQLite naming the same missing
 column or table in two rounds running, is returned as a finding for the DatabaseAgent.
+
+This is the `whole` mode: one structured answer holds the whole module. Small models write
+one tool at a time instead (`tool_coder.PerToolCodingAgent`, which reuses the checks here).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pydantic import BaseModel, Field
 from eigencore.agents import Journal, Round, StructuredMode, ask
 from eigencore.agents.database_agent import Finding
 from eigencore.agents.sandbox import Sandbox, SandboxResult
-from eigencore.agents.spec import DomainSpec
+from eigencore.agents.spec import DomainSpec, ToolIntent
 from eigencore.llm.structured import LLM
 from environments.contract import DomainBundle
 
@@ -457,8 +460,12 @@ _MISSING = re.compile(r"no such (?:column|table): ([\w.]+)|has no column named (
 _TIMING = re.compile(r" in \d+(?:\.\d+)?s\b")
 
 
-def run_checks(sandbox: Sandbox, bundle_dir: Path, spec: DomainSpec) -> CodeCheck:
-    expect = {"tools": [{"name": t.name, "kind": t.kind} for t in spec.tools]}
+def run_checks(sandbox: Sandbox, bundle_dir: Path, spec: DomainSpec,
+               tools: list[ToolIntent] | None = None) -> CodeCheck:
+    """Run the checker on a bundle directory. `tools` are the spec tools the bundle must
+    implement (default: all; the per-tool mode checks the ones written so far)."""
+    expect = {"tools": [{"name": t.name, "kind": t.kind}
+                        for t in (spec.tools if tools is None else tools)]}
     res: SandboxResult = sandbox.run_python(
         CHECKER, args=[spec.name], copy_dirs={spec.name: bundle_dir},
         files={"expect.json": json.dumps(expect), "pytest.ini": "[pytest]\n"},
@@ -494,7 +501,11 @@ def run_checks(sandbox: Sandbox, bundle_dir: Path, spec: DomainSpec) -> CodeChec
                      output_tail=output, sandbox=summary)
 
 
-def render_feedback(check: CodeCheck) -> str:
+SCHEMA_HINT = ("Use only the schema's tables and columns; if the tools truly need them, "
+               "answer with blame \"schema\" and say so in schema_request.")
+
+
+def render_feedback(check: CodeCheck, *, schema_hint: str = SCHEMA_HINT) -> str:
     parts = ["Your code fails the checks. Fix every problem below."]
     if check.problems:
         parts.append("Contract problems:\n" + "\n".join(f"- {p}" for p in check.problems))
@@ -505,8 +516,7 @@ def render_feedback(check: CodeCheck) -> str:
         parts.append("pytest output (tail):\n" + check.output_tail)
     if check.missing:
         parts.append("SQLite says these do not exist: " + ", ".join(check.missing)
-                     + ". Use only the schema's tables and columns; if the tools truly need "
-                       "them, answer with blame \"schema\" and say so in schema_request.")
+                     + ". " + schema_hint)
     return "\n\n".join(parts)
 
 

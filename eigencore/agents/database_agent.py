@@ -4,7 +4,8 @@ until they hold up.
 The validator is deterministic and in-process (SQLite in memory, no generated code runs):
 the DDL executes statement by statement; every table has a primary key; foreign keys name
 existing tables and keys; the seed rows load under every CHECK, NOT NULL and UNIQUE and
-`PRAGMA foreign_key_check` is clean; volumes reach the spec's (scaled) minimum; values are
+`PRAGMA foreign_key_check` is clean; a column named like another table or its singular
+(`orders.customer`) declares its REFERENCES; volumes reach the spec's (scaled) minimum; values are
 plausible (emails, dates, non-negative amounts, unique identifiers, no near-duplicate rows).
 Each failure is a `Finding` carrying its evidence (the statement and SQLite's error, the
 offending rows), which is what the next round's prompt shows the model.
@@ -160,6 +161,7 @@ def validate_draft(spec: DomainSpec, draft: DatabaseDraft) -> Validation:
         db.execute("PRAGMA defer_foreign_keys = ON")
         _load_rows(db, draft, tables, v)
         _check_foreign_keys(db, v)
+        _check_implied_relations(db, tables, v)
         _check_volumes(db, spec, tables, v)
         _check_values(db, tables, v)
         db.execute("ROLLBACK")
@@ -308,6 +310,56 @@ def _check_foreign_keys(db: sqlite3.Connection, v: Validation) -> None:
                              f"({link}); {parent}.{target} holds {have!r}: use those values, "
                              "or reference the parent's integer id instead",
               table=table, evidence=rows)
+
+
+def singular(name: str) -> str:
+    """English singular of a snake_case table name, for the common plurals."""
+    if name.endswith("ies") and len(name) > 4:
+        return name[:-3] + "y"
+    if name.endswith(("sses", "xes", "zes", "ches", "shes")):
+        return name[:-2]
+    if name.endswith("s") and not name.endswith("ss"):
+        return name[:-1]
+    return name
+
+
+def _check_implied_relations(db: sqlite3.Connection, tables: list[str],
+                             v: Validation) -> None:
+    """Relations the names imply but the DDL does not declare: a column named like another
+    table or its singular (`orders.customer`, `order_items.product_id`) with no REFERENCES.
+    SQLite then accepts rows that point nowhere, and tools join on a relation nothing
+    enforces (the real 1.5B run ended with `orders.customer INTEGER` unreferenced)."""
+    for child in tables:
+        declared = {fk["from"] for fk in db.execute(f'PRAGMA foreign_key_list("{child}")')}
+        for col in db.execute(f'PRAGMA table_info("{child}")').fetchall():
+            name = col["name"]
+            if name in declared:
+                continue
+            parent = next((p for p in tables if p != child and name.lower() in {
+                singular(p), f"{singular(p)}_id", p, f"{p}_id"}), None)
+            if parent is None:
+                continue
+            pinfo = list(db.execute(f'PRAGMA table_info("{parent}")'))
+            pk = [r for r in sorted(pinfo, key=lambda r: r["pk"]) if r["pk"]]
+            target = pk[0] if len(pk) == 1 else None
+            key = target["name"] if target is not None else f"{singular(parent)}_id"
+            ctype = (target["type"] if target is not None else "") or "INTEGER"
+            clause = (f"{name} {ctype}{' NOT NULL' if col['notnull'] else ''} "
+                      f"REFERENCES {parent}({key})")
+            evidence = [f"column: {child}.{name} {col['type'] or '(no type)'}, no REFERENCES",
+                        f"it names the entity {parent!r} (key {parent}.{key})",
+                        f"declare it: `{clause}`"]
+            if target is not None:
+                orphans = [r[0] for r in db.execute(
+                    f'SELECT DISTINCT "{name}" FROM "{child}" WHERE "{name}" IS NOT NULL AND '
+                    f'"{name}" NOT IN (SELECT "{key}" FROM "{parent}") LIMIT 8')]
+                evidence.append(
+                    f"values of {child}.{name} that are no {parent}.{key}: {orphans!r}"
+                    if orphans else f"every value of {child}.{name} is a {parent}.{key} "
+                                    "already: only the declaration is missing")
+            v.add("implied_relation", f"{child}.{name} names the entity {parent!r} but "
+                                      "declares no REFERENCES, so nothing enforces the "
+                                      "relation", table=child, evidence=evidence)
 
 
 def _check_volumes(db: sqlite3.Connection, spec: DomainSpec, tables: list[str],

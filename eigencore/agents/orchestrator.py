@@ -1,11 +1,18 @@
 """Orchestrator: spec → DatabaseAgent → CodingAgent (→ DatabaseAgent again when the code
 needs a schema change) → a bundle directory `eigen serve` can publish.
 
+The coding stage runs in one of two modes: `whole` (one structured answer holding the whole
+module, `coding_agent.CodingAgent`) or `per-tool` (one tool and its tests at a time, as a
+fenced code block, `tool_coder.PerToolCodingAgent`); `auto` picks per-tool for `local:`
+models, which cannot put a module in a JSON string, and whole for the others.
+
 Everything stays on disk under `out/`:
 
     spec.json                  the parsed spec
     rounds/<stage>-<n>/        prompt.md, response.json, validation.json (+ schema.sql,
-                               scenario.json or bundle/<name>/ of that round)
+                               scenario.json or bundle/<name>/ of that round); stages are
+                               database, coding (whole) or coding-<tool>, coding-recheck,
+                               coding-assembled (per-tool)
     <name>/                    the accepted bundle (load with `load_bundle_dir`)
     summary.json, summary.txt  rounds per stage, what failed and how it was fixed
     llm-cache.db               every model exchange (`main` only): replays offline
@@ -31,21 +38,42 @@ from eigencore.agents.coding_agent import CodingAgent, load_bundle_dir
 from eigencore.agents.database_agent import DatabaseAgent, scenario_of, schema_text
 from eigencore.agents.sandbox import Sandbox
 from eigencore.agents.spec import load_spec
+from eigencore.agents.tool_coder import PerToolCodingAgent
 from eigencore.llm.structured import LLM
 from environments.conformance import check_bundle
 
-__all__ = ["load_bundle_dir", "main", "synthesize"]
+__all__ = ["add_arguments", "choose_modes", "load_bundle_dir", "main", "synthesize"]
+
+Structured = Literal["auto", "text", "tool"]
+Coding = Literal["auto", "whole", "per-tool"]
+WHOLE_ROUNDS = 6
+"""Default round budget of the whole-module coding stage."""
+PER_TOOL_ROUNDS = 3
+"""Default round budget per tool in the per-tool mode."""
+
+
+def choose_modes(model: str, structured: Structured = "auto",
+                 coding: Coding = "auto") -> tuple[StructuredMode, Literal["whole", "per-tool"]]:
+    """What `auto` means for a model: a local (llama.cpp, grammar-constrained) model answers
+    structured requests as tool calls and writes the tools one at a time; any other model
+    answers in JSON text and writes the module whole."""
+    local = model.startswith("local:")
+    mode: StructuredMode = ("tool" if local else "text") if structured == "auto" else structured
+    return mode, ("per-tool" if local else "whole") if coding == "auto" else coding
 
 
 async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
                      scale: float | None = None, sandbox: Sandbox | None = None,
-                     db_rounds: int = 4, code_rounds: int = 6,
-                     schema_revisions: int = 2,
-                     structured: Literal["auto", "text", "tool"] = "auto") -> dict[str, Any]:
+                     db_rounds: int = 4, code_rounds: int | None = None,
+                     schema_revisions: int = 2, structured: Structured = "auto",
+                     coding: Coding = "auto") -> dict[str, Any]:
     """Run both agents; returns the run summary (also written to `out_dir`).
 
     `structured="auto"` asks a local (grammar-constrained) model for answers as tool calls and
-    any other model for JSON text; see `eigencore.agents.StructuredMode`.
+    any other model for JSON text; see `eigencore.agents.StructuredMode`. `coding="auto"`
+    writes the tools one at a time for a local model and as one module otherwise;
+    `code_rounds` is the whole stage's budget in the whole mode (default 6) and each tool's
+    in the per-tool mode (default 3).
     """
     started = time.monotonic()
     out = Path(out_dir)
@@ -53,13 +81,19 @@ async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
     spec = load_spec(spec_path, scale=scale)
     write_atomic(out / "spec.json", spec.model_dump_json(indent=1))
     journal = Journal(out)
-    mode: StructuredMode = ("tool" if llm.adapter.name.startswith("local:") else "text") \
-        if structured == "auto" else structured
+    mode, coding_mode = choose_modes(llm.adapter.name, structured, coding)
     dba = DatabaseAgent(llm, journal, max_rounds=db_rounds, mode=mode)
-    coder = CodingAgent(llm, journal, sandbox or Sandbox(), max_rounds=code_rounds, mode=mode)
+    coder: CodingAgent | PerToolCodingAgent
+    if coding_mode == "per-tool":
+        coder = PerToolCodingAgent(llm, journal, sandbox or Sandbox(),
+                                   rounds_per_tool=code_rounds or PER_TOOL_ROUNDS)
+    else:
+        coder = CodingAgent(llm, journal, sandbox or Sandbox(),
+                            max_rounds=code_rounds or WHOLE_ROUNDS, mode=mode)
     summary: dict[str, Any] = {"spec": spec.name, "spec_path": str(spec_path), "ok": False,
                                "bundle": None, "schema_revisions": 0, "outcome": "",
-                               "model": llm.adapter.name, "structured": mode}
+                               "model": llm.adapter.name, "structured": mode,
+                               "coding": coding_mode}
 
     db = await dba.design(spec)
     revisions = 0
@@ -83,6 +117,8 @@ async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
         summary["outcome"] = (f"database stage ended: {db.stopped}; last problems: "
                               + "; ".join(f.message for f in db.findings[:3]))
     summary["schema_revisions"] = revisions
+    if isinstance(coder, PerToolCodingAgent):
+        summary["tools"] = coder.status()
 
     if bundle_dir is not None:
         final = out / spec.name
@@ -173,6 +209,12 @@ def summary_text(s: dict[str, Any]) -> str:
         mark = "ok " if h["ok"] else "FAIL"
         lines.append(f"  {mark} {h['round']}{' (replayed)' if h['replayed'] else ''}")
         lines += [f"        - {p[:160]}" for p in h["problems"][:6]]
+    if s.get("tools"):
+        lines.append("tools (per-tool coding):")
+        for name, t in s["tools"].items():
+            state = f"accepted in {t['accepted_in']}" if t["ok"] else (
+                f"NOT accepted: {t['stopped'] or 'not reached'}")
+            lines.append(f"  {name}: {state} ({len(t['rounds'])} round(s))")
     if s.get("fixes"):
         lines.append("fixes:")
         lines += [f"  {f}" for f in s["fixes"]]
@@ -181,14 +223,14 @@ def summary_text(s: dict[str, Any]) -> str:
         lines.append(f"llm: {llm['calls']} calls, {llm['cached']} from cache, "
                      f"{llm['input_tokens']} in / {llm['output_tokens']} out tokens, "
                      f"${llm['cost_usd']}")
-    lines.append(f"model: {s.get('model')} (structured answers as {s.get('structured')}); "
-                 f"time: {s.get('duration_s')} s")
+    lines.append(f"model: {s.get('model')} (structured answers as {s.get('structured')}, "
+                 f"coding {s.get('coding', 'whole')}); time: {s.get('duration_s')} s")
     return "\n".join(lines) + "\n"
 
 
 def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | None = None,
-         replay: bool = False, structured: Literal["auto", "text", "tool"] = "auto",
-         db_rounds: int = 4, code_rounds: int = 6) -> int:
+         replay: bool = False, structured: Structured = "auto", db_rounds: int = 4,
+         code_rounds: int | None = None, coding: Coding = "auto") -> int:
     """`eigen synth env --spec FILE --llm SPEC [--out DIR]`: 0 when a bundle was accepted.
 
     Model exchanges are recorded in `out/llm-cache.db`; `replay=True` serves only from it
@@ -202,26 +244,43 @@ def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | Non
               replay_only=replay)
     summary = anyio.run(lambda: synthesize(spec, llm, out_dir, scale=scale,
                                            structured=structured, db_rounds=db_rounds,
-                                           code_rounds=code_rounds))
+                                           code_rounds=code_rounds, coding=coding))
     print(summary_text(summary), end="")
     return 0 if summary["ok"] else 1
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of a synthesis run: this module's command line and `eigen synth env`
+    (whose parser mirrors these; a test keeps the two the same)."""
+    p.add_argument("--spec", required=True, help="a domain spec (see examples/)")
+    p.add_argument("--llm", required=True, help="anthropic:M, openai:M@URL, local:NAME")
+    p.add_argument("--out", help="run directory (resumable; default synth/<spec name>)")
+    p.add_argument("--scale", type=float, help="multiply the spec's volumes")
+    p.add_argument("--replay", action="store_true",
+                   help="serve model answers only from the run's recorded cache")
+    p.add_argument("--structured", choices=("auto", "text", "tool"), default="auto",
+                   help="how structured answers are asked for (auto: tool for local models)")
+    p.add_argument("--coding", choices=("auto", "whole", "per-tool"), default="auto",
+                   help="write the module whole or one tool at a time (auto: per-tool for "
+                        "local models)")
+    p.add_argument("--db-rounds", type=int, default=4,
+                   help="round budget of the database stage (raise it to resume a run)")
+    p.add_argument("--code-rounds", type=int,
+                   help=f"coding round budget: the stage's in whole mode (default "
+                        f"{WHOLE_ROUNDS}), each tool's in per-tool mode (default "
+                        f"{PER_TOOL_ROUNDS})")
+
+
+def run_args(a: argparse.Namespace) -> int:
+    return main(a.spec, a.llm, a.out, scale=a.scale, replay=a.replay, structured=a.structured,
+                db_rounds=a.db_rounds, code_rounds=a.code_rounds, coding=a.coding)
 
 
 def _cli(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m eigencore.agents.orchestrator",
                                 description="synthesise a verified environment from a spec")
-    p.add_argument("--spec", required=True)
-    p.add_argument("--llm", required=True, help="model spec, e.g. local:qwen2.5-coder-1.5b")
-    p.add_argument("--out")
-    p.add_argument("--scale", type=float)
-    p.add_argument("--replay", action="store_true", help="serve from the recorded cache only")
-    p.add_argument("--structured", choices=("auto", "text", "tool"), default="auto")
-    p.add_argument("--db-rounds", type=int, default=4,
-                   help="round budget of the database stage (raise it to resume a run)")
-    p.add_argument("--code-rounds", type=int, default=6)
-    a = p.parse_args(argv)
-    return main(a.spec, a.llm, a.out, scale=a.scale, replay=a.replay, structured=a.structured,
-                db_rounds=a.db_rounds, code_rounds=a.code_rounds)
+    add_arguments(p)
+    return run_args(p.parse_args(argv))
 
 
 if __name__ == "__main__":

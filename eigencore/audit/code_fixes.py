@@ -8,8 +8,11 @@ which adds a ``repaired`` column to the port's single-row state table, and the f
 what they were before these fixes existed.
 
 `FIXES` is the registry the repair step and the CHANGELOG cite: each fix names the tool it
-changes and the implementation findings (``implementation.manual:<port finding id>``) it
-answers.
+changes, the implementation findings it answers (the port authors' ``implementation.manual``
+finding and the automatic findings whose evidence the fix changes, checked by re-execution in
+``tests/audit/test_dispositions.py``) and its regression tests. `ACCEPTED` names the
+implementation findings kept on purpose, with the reason; every other implementation finding
+stays unrepaired (the port reproduces the original so that BFCL's references replay).
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FIXES", "CodeFix", "is_repaired", "mark_repaired", "repaired_scenario"]
+__all__ = [
+    "ACCEPTED",
+    "FIXES",
+    "CodeFix",
+    "fix_for",
+    "is_repaired",
+    "mark_repaired",
+    "repaired_scenario",
+]
 
 _COLUMN = "repaired"
 
@@ -32,6 +43,8 @@ class CodeFix:
     function: str
     summary: str
     finding_ids: tuple[str, ...]
+    tests: tuple[str, ...] = ()
+    """The regression tests (``tests/audit/test_code_fixes.py``) that pin both modes."""
 
 
 FIXES: list[CodeFix] = [
@@ -42,6 +55,7 @@ FIXES: list[CodeFix] = [
         "Insurance is refused with 'Insufficient funds' when the card's balance is below its "
         "cost, instead of driving the balance negative.",
         ("implementation.manual:travel_booking-3",),
+        ("tests/audit/test_code_fixes.py::test_purchase_insurance_checks_funds",),
     ),
     CodeFix(
         "travel.book_flight.budget",
@@ -50,6 +64,7 @@ FIXES: list[CodeFix] = [
         "A fare above the budget limit is refused with 'Exceeded budget limit' (the original "
         "compares the card balance, not the fare, with the budget).",
         ("implementation.manual:travel_booking-2",),
+        ("tests/audit/test_code_fixes.py::test_book_flight_budget_caps_the_fare",),
     ),
     CodeFix(
         "trading.place_order.fresh_id",
@@ -57,7 +72,11 @@ FIXES: list[CodeFix] = [
         "place_order",
         "A new order never overwrites an existing one: when the counter names a taken id, the "
         "order gets the next free id (above every existing integer id).",
-        ("implementation.manual:trading_bot-4",),
+        (
+            "implementation.manual:trading_bot-4",
+            "implementation.invariant_counter:TradingBot.place_order.order_counter/orders",
+        ),
+        ("tests/audit/test_code_fixes.py::test_place_order_keeps_existing_orders",),
     ),
     CodeFix(
         "gfs.cp.file_exists",
@@ -65,7 +84,11 @@ FIXES: list[CodeFix] = [
         "cp",
         "Copying into a directory that already holds the source's name returns the intended "
         "'File exists' error instead of raising.",
-        ("implementation.manual:gorilla_file_system-3",),
+        (
+            "implementation.manual:gorilla_file_system-3",
+            "implementation.exception:GorillaFileSystem.cp.ValueError",
+        ),
+        ("tests/audit/test_code_fixes.py::test_cp_into_directory_with_same_name",),
     ),
     CodeFix(
         "vehicle.lockDoors.unknown_door",
@@ -74,15 +97,34 @@ FIXES: list[CodeFix] = [
         "An unknown door name is answered with an error naming the valid doors, before any "
         "door changes, instead of raising KeyError.",
         ("implementation.manual:vehicle_control-3",),
+        ("tests/audit/test_code_fixes.py::test_lock_doors_unknown_door",),
     ),
     CodeFix(
         "message.add_contact.user_count",
         "message_api",
         "add_contact",
         "A failed add_contact (the derived id is taken) leaves user_count unchanged.",
-        ("implementation.manual:message_api-5",),
+        (
+            "implementation.manual:message_api-5",
+            "implementation.invariant_counter:MessageAPI.add_contact.user_count/user_map",
+        ),
+        ("tests/audit/test_code_fixes.py::test_failed_add_contact_keeps_user_count",),
     ),
 ]
+
+
+ACCEPTED: dict[str, str] = {
+    "implementation.manual:trading_bot-13": "cosmetic: a missing space between two sentences "
+    "of an error message; the message still says what failed",
+    "implementation.manual:travel_booking-13": "cosmetic: a missing space between two "
+    "sentences of an error message; the message still says what failed",
+}
+"""Implementation findings kept on purpose (finding id -> reason)."""
+
+
+def fix_for(finding_id: str) -> CodeFix | None:
+    """The code fix that answers a finding, if any."""
+    return next((f for f in FIXES if finding_id in f.finding_ids), None)
 
 
 def repaired_scenario(
@@ -101,6 +143,23 @@ def mark_repaired(db: sqlite3.Connection, table: str, scenario: Mapping[str, Any
             f'ALTER TABLE "{table}" ADD COLUMN {_COLUMN} INTEGER NOT NULL DEFAULT 1 '
             f"CHECK ({_COLUMN} = 1)"
         )
+        _recapture(db, table)
+
+
+def _recapture(db: sqlite3.Connection, table: str) -> None:
+    """Rebuild the table's change-capture triggers, which list its columns as they were:
+    otherwise every later update logs an old row without the flag, and the flag shows up in
+    the state diff as a change from None to 1."""
+    from environments import capture
+
+    exists = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (capture.CHANGES,)
+    ).fetchone()
+    if exists is None:
+        return
+    for op in ("u", "d"):
+        db.execute(f'DROP TRIGGER IF EXISTS "_eigen_{table}_{op}"')
+    capture.install(db)
 
 
 def is_repaired(db: sqlite3.Connection, table: str) -> bool:

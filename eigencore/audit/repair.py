@@ -35,8 +35,12 @@ Rules (by check, in the order they run):
   nothing, the identifiers its writes returned.
 
 Everything else (derived values, reachable lookups, order-independent pairs, unused reads,
-unneeded reveals) is accepted or unrepaired with the reason; schema and implementation findings
-are outside this step (function docs are replaced only by a supplied schema patch).
+unneeded reveals) is accepted or unrepaired with the reason. Schema findings are settled by the
+schema patch (`schema_patch.patch_docs`, run here when the findings include schema ones) and
+implementation findings by the port's code fixes (`code_fixes.FIXES`), each with its true
+disposition (`doc_code_repair`). The repaired tasks run the port in repaired mode (the fixes on),
+so their outcome references (final state, owed facts) are computed under the same mode; every
+reference that behaves differently with and without the fixes is listed under its fix.
 """
 
 from __future__ import annotations
@@ -49,6 +53,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from eigencore.audit.doc_code_repair import (
+    CodeChange,
+    FixEffect,
+    SchemaChange,
+    code_changes,
+    dispose,
+    fix_effects,
+    schema_changes,
+)
 from eigencore.audit.findings import Finding
 from eigencore.audit.grounding import leaves, norm_text, words
 from eigencore.audit.trajectory import (
@@ -83,7 +96,7 @@ __all__ = [
     "repaired_task",
 ]
 
-REPAIR_VERSION = "1"
+REPAIR_VERSION = "2"
 """Bumped whenever a rule changes, so cached repaired benchmarks are regenerated."""
 SUITE = "bfcl-v3-repaired"
 MAX_OWED = 8
@@ -150,6 +163,14 @@ class RepairResult(BaseModel):
     """Error/warning findings of the re-audit that the original audit did not have."""
     trivial: list[str] = Field(default_factory=list)
     """Tasks a do-nothing agent would still pass (no net change and nothing owed)."""
+    schema_changes: list[SchemaChange] = Field(default_factory=list)
+    """The schema patch's entries (applied edits and the reasons for the others)."""
+    schema_docs: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    """Patched function docs per class (only classes with an applied edit)."""
+    code_changes: list[CodeChange] = Field(default_factory=list)
+    """The port's code fixes, each with the repaired references it changes."""
+    fix_effects: list[FixEffect] = Field(default_factory=list)
+    """Every reference result that differs with and without the code fixes."""
 
     def tasks(self, categories: Sequence[str] | None = None) -> list[Task]:
         wanted = set(categories or CATEGORIES)
@@ -175,6 +196,8 @@ def repaired_task(entry: Entry, owed: list[list[Fact]], change_ids: Sequence[str
     from eigencore.bfcl.suite import entry_task
 
     task = entry_task(entry, suite=SUITE)
+    # The repaired suite runs the port with its code fixes on (`code_fixes`).
+    task.scenarios = {d: {**s, "repaired": True} for d, s in task.scenarios.items()}
     for turn, facts in zip(task.turns, owed, strict=True):
         turn.owed = list(facts)
     task.meta.update({"changes": list(change_ids), "repair_version": REPAIR_VERSION})
@@ -1291,14 +1314,15 @@ def repair(
     findings: Sequence[Finding],
     *,
     entries: Sequence[Entry] | None = None,
-    schema_patches: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RepairResult:
     """Repair `entries` (default: every entry of the release) given the release's audit.
 
     The rules act on each entry's own re-executed audit; `findings` (the audit report) are
     what every disposition answers. A variant is realigned to its repaired base when the base
-    is among `entries`, else to the release's base.
+    is among `entries`, else to the release's base. Schema findings among `findings` are
+    patched (`schema_patch.patch_docs`); implementation findings are matched with the code
+    fixes.
     """
     say = progress or (lambda _msg: None)
     todo = list(entries) if entries is not None else release.all_entries()
@@ -1353,6 +1377,10 @@ def repair(
     final_ctx._pools = ctx._pools
     after = {e.id: audit_entry(e, final_ctx) for e in repaired}
     say("re-audit done")
+    effects = fix_effects([repaired_task(e, references[e.id].owed) for e in repaired])
+    say(f"code fixes: {len(effects)} reference results differ with and without them")
+    patched = any(f.kind == "schema" for f in findings)
+    docs, patch_entries = _schema_patch(release, findings) if patched else ({}, [])
     result = RepairResult(
         release=release.version,
         sha256=release.sha256,
@@ -1361,10 +1389,14 @@ def repair(
         changelog=log.changes,
         dispositions=[],
         trivial=[i for i, r in references.items() if r.trivial],
+        schema_changes=schema_changes(patch_entries),
+        schema_docs=docs,
+        code_changes=code_changes(effects),
+        fix_effects=effects,
     )
     _cite_owed(result, findings)
     result.dispositions = _dispositions(
-        findings, states, after, references, result.changelog, schema_patches or {}
+        findings, states, after, references, result.changelog, result.schema_changes
     )
     original = {_key(f) for f in findings}
     for fs in after.values():
@@ -1374,6 +1406,31 @@ def repair(
                 if _key(f) not in original:
                     result.new.append(f)
     return result
+
+
+def _schema_patch(
+    release: Release, findings: Sequence[Finding]
+) -> tuple[dict[str, list[dict[str, Any]]], list[Any]]:
+    from eigencore.audit.schema_patch import patch_docs
+
+    return patch_docs(release, findings)
+
+
+def _reaudited(f: Finding) -> bool:
+    """Whether the repair's re-audit (deterministic trajectory checks, no judge) can report
+    the finding again: only then does its absence mean it is gone."""
+    return (
+        f.kind == "trajectory"
+        and f.check.startswith("trajectory.")
+        and f.check not in ("trajectory.manual", "trajectory.judge_unsupported")
+        and f.evidence.judge is None
+    )
+
+
+_MANUAL = (
+    "a port author's finding about the release's scenarios or references: no repair rule "
+    "covers it and the re-audit does not check it; left to review"
+)
 
 
 def _cite_owed(result: RepairResult, findings: Sequence[Finding]) -> None:
@@ -1402,7 +1459,7 @@ def _dispositions(
     after: Mapping[str, list[Finding]],
     references: Mapping[str, OwedReference],
     changelog: Sequence[Change],
-    patches: Mapping[str, Any],
+    schema: Sequence[SchemaChange],
 ) -> list[Disposition]:
     still = {_key(f) for fs in after.values() for f in fs}
     changes_of: dict[str, list[str]] = {}
@@ -1426,16 +1483,20 @@ def _dispositions(
             reason="",
         )
         state = states.get(f.entry_id or "")
-        if f.kind != "trajectory" or state is None:
-            cls = f.class_name or "?"
-            if f.kind == "schema" and cls in patches:
-                d.status, d.reason = "repaired", f"docs of {cls} replaced by the supplied patch"
-            else:
-                d.reason = (
-                    "outside the trajectory repair: the repaired benchmark ships the "
-                    "release's function docs (a schema patch replaces them when given) "
-                    "and the port's implementation; see the audit report"
-                )
+        if f.kind != "trajectory":
+            d.status, d.reason, d.changes = dispose(f, schema)
+            out.append(d)
+            continue
+        if f.check == "trajectory.manual":
+            d.reason = _MANUAL
+            out.append(d)
+            continue
+        if state is None:
+            d.reason = (
+                "its entry was not part of this repair run"
+                if f.entry_id
+                else "not tied to one entry: no repair rule applies"
+            )
             out.append(d)
             continue
         if f.check in _OWED_CHECKS:
@@ -1444,7 +1505,7 @@ def _dispositions(
             continue
         cited = state.cited.get(f.id, [])
         decided = state.decisions.get(_key(f))
-        if _key(f) not in still:
+        if _key(f) not in still and _reaudited(f):
             d.status = "repaired"
             d.changes = cited or changes_of.get(f.entry_id or "", [])
             d.reason = (

@@ -1,12 +1,17 @@
 """The repaired BFCL-V3 benchmark: generated from the cached release, never committed.
 
-`generate(version, out)` audits the release, repairs it (`eigencore.audit.repair`) and writes,
-under `out` (default `<cache>/bfcl/<version>/repaired/`):
+`generate(version, out)` audits the release (schema, implementation and trajectory checks by
+default), repairs it (`eigencore.audit.repair`) and writes, under `out` (default
+`<cache>/bfcl/<version>/repaired/`):
 
-    bfcl/                 BFCL's own layout, a drop-in for `bfcl_eval/data` (`bfcl_format`)
-    eigendata/tasks.jsonl the `bfcl-v3-repaired` suite: one `Task` per line, owed facts per turn
-    eigendata/outcomes.jsonl  per task the expected final state (diff per domain) and owed facts
-    changelog.jsonl, dispositions.jsonl, CHANGELOG.md   every change and every finding's fate
+    bfcl/                 BFCL's own layout, a drop-in for `bfcl_eval/data` (`bfcl_format`),
+                          function docs patched where the schema patch changed them
+    eigendata/tasks.jsonl the `bfcl-v3-repaired` suite: one `Task` per line, owed facts per
+                          turn, scenarios flagged ``repaired`` (the port's code fixes on)
+    eigendata/outcomes.jsonl  per task the expected final state (diff per domain) and owed
+                          facts, computed in the same repaired mode
+    changelog.jsonl, schema_patches.jsonl, code_fixes.jsonl, dispositions.jsonl, CHANGELOG.md
+                          every change (entries, docs, code) and every finding's fate
     repair.json           the summary, written last (its presence marks a complete generation)
 
 With `verify`, every repaired task is replayed through the real harness: the oracle must pass
@@ -28,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from eigencore.audit.bfcl_format import check_drop_in, read_bfcl, write_bfcl
+from eigencore.audit.doc_code_repair import UNATTRIBUTED
 from eigencore.audit.findings import AuditReport, Finding
 from eigencore.audit.repair import REPAIR_VERSION, SUITE, RepairResult, repair
 from eigencore.bfcl.release import CATEGORIES, DEFAULT_VERSION, Release, cache_root, load_release
@@ -63,12 +69,12 @@ KINDS = ("schema", "implementation", "trajectory")
 
 def audit_findings(
     release: Release,
-    kinds: Sequence[str] = ("trajectory",),
+    kinds: Sequence[str] = KINDS,
     progress: Callable[[str], None] = print,
 ) -> tuple[list[Finding], list[str]]:
-    """The findings of the release's audit for `kinds`, and the kinds that ran. The schema and
-    implementation checks belong to another module; when they cannot run, that is said and
-    their kind is skipped (the trajectory findings alone drive the repairs)."""
+    """The findings of the release's audit for `kinds`, and the kinds that ran. When the schema
+    or implementation checks cannot run, that is said and their kind is skipped (the summary
+    records the kinds that ran)."""
     from eigencore.audit.trajectory import audit_trajectories
 
     modules = {
@@ -197,9 +203,61 @@ def _outcomes(tasks: Sequence[Task]) -> list[dict[str, Any]]:
     return rows
 
 
+def _clip(value: Any, n: int = 300) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _docs_and_code(result: RepairResult) -> list[str]:
+    lines = ["## Function docs (schema patch)", ""]
+    applied = [c for c in result.schema_changes if c.status == "repaired"]
+    if not result.schema_changes:
+        lines += ["No schema findings in the audit this was generated from: docs as released.", ""]
+    for c in applied:
+        lines.append(
+            f"- `{c.id}` **{c.field}**: {c.why}. Findings: {', '.join(c.finding_ids)}."
+        )
+        if c.before is not None or c.after is not None:
+            lines.append(f"  - before: `{_clip(c.before)}`")
+            lines.append(f"  - after: `{_clip(c.after)}`")
+    lines += [
+        "",
+        "## Code fixes (the port's repaired mode)",
+        "",
+        "The `bfcl-v3-repaired` suite runs the port with these fixes on; the BFCL-format",
+        "drop-in is checked by BFCL's own tooling on the original classes, which do not have",
+        "them. Every repaired reference whose execution differs between the two is listed",
+        "under the fix (results as JSON, clipped); a call that differs through an earlier",
+        "call's fix (no booking, so no invoice) is listed under that fix too.",
+        "",
+    ]
+    for c in result.code_changes:
+        lines.append(
+            f"### `{c.id}` ({c.module}.{c.function})\n\n{c.summary} Findings: "
+            f"{', '.join(c.finding_ids)}. Regression tests: "
+            f"{', '.join(f'`{t}`' for t in c.tests) or 'none'}."
+        )
+        if not c.effects:
+            lines.append("\nNo repaired reference behaves differently with this fix.")
+        for e in c.effects:
+            where = f"turn {e.turn}, `{e.call}`" if e.turn is not None else "final state"
+            lines.append(
+                f"- **{e.task_id}** ({where}): original code `{e.original}`; "
+                f"with the fix `{e.repaired}`"
+            )
+        lines.append("")
+    stray = [e for e in result.fix_effects if UNATTRIBUTED in e.fixes]
+    if stray:
+        lines += ["### Differences no fix explains", ""]
+        lines += [f"- **{e.task_id}**: `{e.original}` -> `{e.repaired}`" for e in stray]
+        lines.append("")
+    return lines
+
+
 def changelog_markdown(result: RepairResult, summary: dict[str, Any]) -> str:
-    """CHANGELOG.md: per entry its changes (what, before, after, why, findings), then every
-    finding not repaired with its reason."""
+    """CHANGELOG.md: per entry its changes (what, before, after, why, findings), the schema
+    patch and the code fixes (with the references they change), then every finding not
+    repaired with its reason."""
     lines = [
         f"# BFCL {result.release} multi-turn: repair changelog",
         "",
@@ -239,6 +297,7 @@ def changelog_markdown(result: RepairResult, summary: dict[str, Any]) -> str:
             lines.append(f"  - before: `{json.dumps(c.before, ensure_ascii=False)[:600]}`")
             lines.append(f"  - after: `{json.dumps(c.after, ensure_ascii=False)[:600]}`")
         lines.append("")
+    lines += _docs_and_code(result)
     lines += ["## Findings not repaired", "", "Unrepaired (defects that stay), one by one:", ""]
     for d in result.dispositions:
         if d.status == "unrepaired":
@@ -277,7 +336,11 @@ def _summary(
             "errors_and_warnings": dict(Counter(fate[i] for i in blocking)),
             "by_check": result.status_counts(),
         },
+        "kinds": _by_kind(result, findings),
         "changes": dict(Counter(c.change for c in result.changelog)),
+        "schema_changes": dict(Counter(c.status for c in result.schema_changes)),
+        "code_fixes": {c.id: len(c.effects) for c in result.code_changes},
+        "fix_effects": _fix_effects(result),
         "changelog_entries": len(result.changelog),
         "entries_changed": len({c.entry_id for c in result.changelog if c.change != "set_owed"}),
         "tasks": len(result.entries),
@@ -288,8 +351,30 @@ def _summary(
             "by_check_and_status": _remaining(result),
             "new": [f.id for f in result.new],
         },
+        "undisposed": sorted({f.id for f in findings} - set(fate)),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def _fix_effects(result: RepairResult) -> dict[str, Any]:
+    """How many repaired references behave differently with and without the code fixes."""
+    effects = result.fix_effects
+    return {
+        "results": len(effects),
+        "tasks": len({e.task_id for e in effects}),
+        "unattributed": sorted({e.task_id for e in effects if UNATTRIBUTED in e.fixes}),
+    }
+
+
+def _by_kind(result: RepairResult, findings: Sequence[Finding]) -> dict[str, dict[str, Any]]:
+    """Per finding kind: how many findings, and their dispositions."""
+    kind = {f.id: f.kind for f in findings}
+    out: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        out.setdefault(f.kind, {"findings": 0, "dispositions": Counter()})["findings"] += 1
+    for d in result.dispositions:
+        out[kind[d.finding_id]]["dispositions"][d.status] += 1
+    return {k: {**v, "dispositions": dict(v["dispositions"])} for k, v in sorted(out.items())}
 
 
 def _remaining(result: RepairResult) -> dict[str, dict[str, int]]:
@@ -307,8 +392,7 @@ def generate(
     verify: bool = True,
     drop_in: bool = True,
     audit: Path | None = None,
-    kinds: Sequence[str] = ("trajectory",),
-    schema_patches: dict[str, Any] | None = None,
+    kinds: Sequence[str] = KINDS,
     concurrency: int = 4,
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -328,15 +412,17 @@ def generate(
     timings: dict[str, float] = {}
     findings, kinds = read_audit(audit) if audit else audit_findings(release, kinds, progress)
     lap("audit")
-    result = repair(release, findings, schema_patches=schema_patches, progress=progress)
+    result = repair(release, findings, progress=progress)
     lap("repair")
     tasks = result.tasks()
     for task in tasks:
         task.meta["source"] = str(out.resolve())
-    write_bfcl(result.entries, out / "bfcl", release, schema_patches=schema_patches)
+    write_bfcl(result.entries, out / "bfcl", release, schema_patches=result.schema_docs)
     _write_jsonl(out / TASKS, tasks)
     _write_jsonl(out / "eigendata" / "outcomes.jsonl", _outcomes(tasks))
     _write_jsonl(out / "changelog.jsonl", result.changelog)
+    _write_jsonl(out / "schema_patches.jsonl", result.schema_changes)
+    _write_jsonl(out / "code_fixes.jsonl", result.code_changes)
     _write_jsonl(out / "dispositions.jsonl", result.dispositions)
     summary = _summary(result, findings, kinds, started)
     (out / "CHANGELOG.md").write_text(changelog_markdown(result, summary), encoding="utf-8")
@@ -405,27 +491,48 @@ def bfcl_scorer(task: Task, transcript: Any) -> tuple[bool, dict[str, Any]]:
     """BFCL's metric (re-implemented, over the port) against the REPAIRED ground truth; the
     `eigencore.bfcl.verdict.bfcl_verdict` scorer compares with the original one."""
     from eigencore.bfcl.metric import check
-    from eigencore.bfcl.port import PortEpisode
 
     entry = _repaired_entries(str(task.meta.get("source") or repaired_dir()))[task.id]
-    verdict = check(entry, transcript.decoded_calls(), executor=PortEpisode)
+    verdict = check(entry, transcript.decoded_calls(), executor=_repaired_port())
     detail = verdict.summary()
     if verdict.error_message:
         detail["message"] = verdict.error_message
     return verdict.valid, detail
 
 
+@cache
+def _repaired_port() -> type:
+    """The port's episode in repaired mode (code fixes on), as the suite's tasks run it."""
+    from eigencore.bfcl.port import PortEpisode
+    from environments.bfcl.common import scenario
+    from environments.envdb import EnvDb
+
+    class RepairedPortEpisode(PortEpisode):
+        def __init__(self, entry: Any, bundles: Any = None) -> None:
+            super().__init__(entry, bundles)
+            for name in list(self.dbs):
+                self.dbs[name].close()
+                config = entry.initial_config.get(name, {})
+                self.dbs[name] = EnvDb.open(
+                    self.bundles[name], scenario(config, entry.long_context, repaired=True)
+                )
+
+    return RepairedPortEpisode
+
+
 def main(
     version: str = DEFAULT_VERSION,
     out: Path | None = None,
     audit: Path | None = None,
-    full_audit: bool = False,
+    trajectory_only: bool = False,
 ) -> int:
     """`eigen bfcl repair`: generate, verify and report; non-zero when a check fails.
 
     `audit`: an `eigen bfcl audit` report to repair from (all its findings get a disposition);
-    otherwise the release is audited here, trajectory checks only unless `full_audit`."""
-    summary = generate(version, out, audit=audit, kinds=KINDS if full_audit else ("trajectory",))
+    otherwise the release is audited here: every check (schema, implementation, trajectory),
+    or the trajectory checks alone with `trajectory_only` (the faster path)."""
+    kinds = ("trajectory",) if trajectory_only else KINDS
+    summary = generate(version, out, audit=audit, kinds=kinds)
     replayed = summary.get("replay", {})
     tasks = summary["tasks"]
     problems = []
@@ -437,7 +544,12 @@ def main(
         problems.append(f"{len(summary['drop_in']['invalid'])} entries invalid under BFCL")
     if summary["reaudit"]["new"]:
         problems.append(f"{len(summary['reaudit']['new'])} new findings after repair")
-    print(json.dumps({k: summary[k] for k in ("changes", "dispositions", "trivial")}, indent=1))
+    if summary["fix_effects"]["unattributed"]:
+        problems.append("reference results that differ under the code fixes but no fix explains")
+    if summary["undisposed"]:
+        problems.append(f"{len(summary['undisposed'])} findings without a disposition")
+    shown = ("kinds", "changes", "schema_changes", "code_fixes", "trivial", "timings")
+    print(json.dumps({k: summary.get(k) for k in shown}, indent=1))
     for problem in problems:
         print(f"PROBLEM: {problem}")
     return 1 if problems else 0

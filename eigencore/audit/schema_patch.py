@@ -19,6 +19,11 @@ Rules, by check:
   ``schema.response_field_undocumented``: the response documents what was observed (the
   finding's evidence result is parsed and its shape written down).
 
+The port authors' ``schema.manual`` findings have no rule of their own; `MANUAL_ANSWERS` (read
+from each finding's summary) names the automatic findings that state the same defect. A
+manual finding is repaired when all of those were, and stays unrepaired, saying what was
+repaired and what is left, when the registry notes a remainder.
+
 The output's ``{class_name: patched docs}`` is what `eigencore.audit.repair.repair` takes as
 ``schema_patches``; only classes with at least one applied change are included.
 """
@@ -47,7 +52,7 @@ from eigencore.audit.schema import (
 from eigencore.bfcl.calls import Call, format_call, parse_call
 from eigencore.bfcl.release import CLASS_MODULES, Release
 
-__all__ = ["ChangeEntry", "infer_schema", "patch_docs"]
+__all__ = ["MANUAL_ANSWERS", "ChangeEntry", "infer_schema", "patch_docs"]
 
 ChangeEntry = TypedDict(
     "ChangeEntry",
@@ -77,6 +82,66 @@ _DOC_TYPE = {"integer": "integer", "float": "float", "string": "string", "boolea
              "array": "array", "dict": "dict"}
 _RETURNS = re.compile(r"the method returns ([A-Za-z_, ]+) \((\d+) of (\d+) successful")
 _OPTIONAL_NONE = " Optional: omit it for none."
+
+
+MANUAL_ANSWERS: dict[str, tuple[tuple[str, ...], str]] = {
+    "schema.manual:gorilla_file_system-14": (
+        (
+            "schema.default_mismatch:GorillaFileSystem.echo.file_name",
+            "schema.default_mismatch:GorillaFileSystem.find.name",
+        ),
+        "",
+    ),
+    "schema.manual:message_api-1": (
+        ("schema.response_type:MessageAPI.send_message.message_id",),
+        "",
+    ),
+    "schema.manual:message_api-2": (
+        (
+            "schema.unknown_param:MessageAPI.delete_message.message_id",
+            "schema.response_type:MessageAPI.delete_message.message_id",
+        ),
+        "the description still says 'first message' although the latest one is deleted",
+    ),
+    "schema.manual:ticket_api-5": (
+        ("schema.default_mismatch:TicketAPI.get_user_tickets.status",),
+        "the response is still documented as a dict although the method returns a list",
+    ),
+    "schema.manual:trading_bot-8": (
+        (
+            "schema.response_field_undocumented:TradingBot.get_stock_info.MA(5)",
+            "schema.response_field_undocumented:TradingBot.get_stock_info.MA(20)",
+        ),
+        "",
+    ),
+    "schema.manual:trading_bot-20": (
+        (
+            "schema.default_mismatch:TradingBot.get_transaction_history.start_date",
+            "schema.default_mismatch:TradingBot.get_transaction_history.end_date",
+        ),
+        "",
+    ),
+    "schema.manual:travel_booking-9": (
+        ("schema.response_type:TravelAPI.list_all_airports.response",),
+        "",
+    ),
+    "schema.manual:travel_booking-11": (
+        ("schema.response_type:TravelAPI.get_flight_cost.travel_cost_list[]",),
+        "the sentences still call every flight 'domestica' and do not single out the requested "
+        "route's price (the code's behaviour)",
+    ),
+    "schema.manual:travel_booking-15": (("schema.param_order:TravelAPI.purchase_insurance",), ""),
+    "schema.manual:vehicle_control-5": (
+        ('schema.enum_rejected:VehicleControlAPI.displayCarStatus.option="brakePadle"',),
+        "",
+    ),
+    "schema.manual:vehicle_control-6": (
+        ("schema.response_field_missing:VehicleControlAPI.check_tire_pressure.tirePressure",),
+        "",
+    ),
+}
+"""A port author's schema finding -> (the automatic findings stating the same defect, what
+the automatic repairs leave of it: empty when nothing)."""
 
 
 def infer_schema(value: Any) -> dict[str, Any]:
@@ -556,7 +621,28 @@ def patch_docs(
         related = fields.get((c["class"], c["function"]))
         if c["status"] == "unrepaired" and related:
             c["why"] += f"; this function's doc was changed at: {', '.join(sorted(set(related)))}"
+    _answer_manual(p.changes)
     return p.patched(), p.changes
+
+
+def _answer_manual(changes: list[ChangeEntry]) -> None:
+    """Settle the manual findings that `MANUAL_ANSWERS` ties to automatic ones."""
+    repaired = {i for c in changes if c["status"] == "repaired" for i in c["finding_ids"]}
+    for c in changes:
+        (finding_id,) = c["finding_ids"]
+        if c["status"] != "unrepaired" or finding_id not in MANUAL_ANSWERS:
+            continue
+        same, left = MANUAL_ANSWERS[finding_id]
+        done = [i for i in same if i in repaired]
+        if len(done) < len(same):
+            missing = ", ".join(i for i in same if i not in repaired)
+            c["why"] = f"the same defect as {missing}, which is not repaired"
+        elif left:
+            c["why"] = f"repaired in part by the edits for {', '.join(same)}; left: {left}"
+        else:
+            c["status"] = "repaired"
+            c["field"] = "(see " + ", ".join(same) + ")"
+            c["why"] = f"the same defect as {', '.join(same)}: repaired by their edits"
 
 
 def _schema_paths(doc: Mapping[str, Any]) -> list[str]:

@@ -32,7 +32,9 @@ Checks (severity in brackets):
    asks for nothing; `owed_unrecognised` [warning]: such a turn asks to see a result in words
    `eigencore.evaluation.outcome.asks_for_information` misses, so today's outcome reference
    owes nothing there; `no_net_change` [warning]: the whole reference ends in the initial state.
-8. `judge_unsupported` [warning]: an optional `Judge` says the calls do not serve the request.
+8. `judge_unsupported` [warning]: an optional judge (`eigencore.audit.judge.LLMJudge`) says a
+   turn's calls do not do what the user asked. It runs after the deterministic checks, on
+   the most doubtful turns first (`JUDGE_TIERS`); an `unsure` verdict is no finding.
 9. `replay_failed` [error]: the entry's scenario or ground truth cannot be executed at all.
 
 All check ids carry the `trajectory.` prefix.
@@ -61,7 +63,8 @@ BFCL-V3 conventions, worked out from the release's data (and checked by
 
 Each check is a function `check_*(entry, analysis, ctx) -> list[Finding]` over an `Analysis`
 (the trace plus value grounding); tests run them on synthetic entries. A semantic `Judge` may
-be plugged in (`audit_trajectories(..., judge=...)`); the default `NoJudge` adds nothing.
+be plugged in (`audit_trajectories(..., judge=..., judge_limit=N)`); the default `NoJudge` adds
+nothing and costs nothing.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -93,15 +96,20 @@ __all__ = [
     "Analysis",
     "AuditContext",
     "CallStep",
+    "ItemJudge",
     "Judge",
+    "JudgeItem",
     "NoJudge",
     "Trace",
     "TurnStep",
     "analyse",
+    "audit_entries",
     "audit_entry",
     "audit_trajectories",
     "base_number",
+    "judge_items",
     "request_text",
+    "select_judge_items",
     "trace",
     "turn_roles",
 ]
@@ -135,6 +143,42 @@ class NoJudge:
         self, question: str, calls: Sequence[str], results: Sequence[str]
     ) -> tuple[Verdict, str]:
         return "unsure", "no judge configured"
+
+
+JUDGE_TIERS = ("unrequested_call", "precondition", "state_change", "read_only")
+"""Why a turn is put to the judge, most doubtful first (the order a `judge_limit` keeps):
+the lexical check flags a state-changing call; a state-changing call shares no word with the
+request and passes only as a precondition of a later call; state-changing calls share words
+with the request, which does not show they do what was asked; read-only calls."""
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    """One semantic question: do a turn's reference calls do what the user asked?"""
+
+    entry_id: str
+    category: str
+    turn: int
+    request: str
+    calls: tuple[str, ...]
+    results: tuple[str, ...]
+    earlier: tuple[str, ...] = ()
+    """The user's earlier requests in the conversation (a request may refer back to them)."""
+    tier: int = len(JUDGE_TIERS) - 1
+    reason: str = ""
+
+    @property
+    def question_key(self) -> tuple[Any, ...]:
+        """What the judge is shown: items with equal keys (a variant's turn that equals its
+        base's) are one question, judged once."""
+        return (self.request, self.calls, self.results, self.earlier)
+
+
+@runtime_checkable
+class ItemJudge(Protocol):
+    """A judge that wants the whole item (entry, turn, context), e.g. to record its verdicts."""
+
+    def judge_item(self, item: JudgeItem) -> tuple[Verdict, str]: ...
 
 
 # --------------------------------------------------------------------------- trace
@@ -1407,27 +1451,94 @@ def check_information(entry: Entry, analysis: Analysis, ctx: AuditContext) -> li
 # --------------------------------------------------------------------------- judge
 
 
+def judge_items(
+    entry: Entry, analysis: Analysis, ctx: AuditContext, found: Sequence[Finding] | None = None
+) -> list[JudgeItem]:
+    """The entry's turns with calls, as questions for a judge, each with its tier.
+
+    `found` are the entry's deterministic findings (the `unrequested_call` ones set tier 0);
+    without them the request check is run here.
+    """
+    if found is None:
+        found = check_requests(entry, analysis, ctx)
+    flagged = {f.turn for f in found if f.check == "trajectory.unrequested_call"}
+    roles = turn_roles(entry)
+    items: list[JudgeItem] = []
+    for turn in analysis.trace.turns:
+        t = turn.index
+        request = request_text(entry, t)
+        if not turn.calls or not request.strip():
+            continue  # nothing to judge, or no request to judge against (`unaddressed_turn`)
+        asked = _content_words(request)
+        writes = [s for s in turn.calls if s.changed and s.call is not None]
+        if t in flagged:
+            tier = 0
+        elif any(not (_call_words(s.call) & asked) for s in writes if s.call is not None):
+            tier = 1
+        else:
+            tier = 2 if writes else 3
+        # A reveal or clarification turn's request already includes the turn before it.
+        first = t - 1 if roles.get(t) in ("reveal", "clarification") else t
+        earlier = tuple(_clip(q, 300) for q in (_question(entry, k).strip()
+                                                for k in range(first)) if q)
+        items.append(JudgeItem(
+            entry_id=entry.id, category=entry.category, turn=t, request=_clip(request),
+            calls=tuple(s.text for s in turn.calls),
+            results=tuple(_clip(s.result.text, 300) for s in turn.calls),
+            earlier=earlier, tier=tier, reason=JUDGE_TIERS[tier],
+        ))  # fmt: skip
+    return items
+
+
+def select_judge_items(items: Sequence[JudgeItem], limit: int | None = None) -> list[JudgeItem]:
+    """The items to judge, in the order to judge them: distinct questions ranked by tier, then
+    by audit order (category, entry, turn); `limit` keeps the first `limit` questions. Every
+    item sharing a kept question is kept, right after the first one (a cache hit, no model
+    call)."""
+    rank: dict[tuple[Any, ...], tuple[int, int]] = {}
+    for position, item in enumerate(items):
+        key = item.question_key
+        rank[key] = min(rank.get(key, (item.tier, position)), (item.tier, position))
+    kept = sorted(rank, key=rank.__getitem__)
+    if limit is not None:
+        kept = kept[: max(limit, 0)]
+    keep = set(kept)
+    chosen = [(rank[it.question_key], n, it) for n, it in enumerate(items)
+              if it.question_key in keep]
+    return [it for _, _, it in sorted(chosen, key=lambda c: (c[0], c[1]))]
+
+
+def judge_findings(items: Iterable[JudgeItem], judge: Judge) -> list[Finding]:
+    """Ask the judge about each item; an `unsupported` verdict is a finding (`unsure` is not)."""
+    out: list[Finding] = []
+    for item in items:
+        if isinstance(judge, ItemJudge):
+            verdict, reasoning = judge.judge_item(item)
+        else:
+            verdict, reasoning = judge.judge(item.request, item.calls, item.results)
+        if verdict != "unsupported":
+            continue
+        check = "trajectory.judge_unsupported"
+        out.append(Finding(
+            id=f"{check}:{item.entry_id}:t{item.turn}", check=check, kind="trajectory",
+            severity="warning",
+            summary=f"turn {item.turn}: the judge finds the calls do not do what the user asked",
+            entry_id=item.entry_id, category=item.category, turn=item.turn,
+            evidence=Evidence(
+                call="\n".join(item.calls), result=_clip("\n".join(item.results), 600),
+                judge=f"{verdict}: {reasoning}",
+                notes=f"request: {_quote(item.request)}; judged as: {item.reason}",
+            ),
+        ))  # fmt: skip
+    return out
+
+
 def check_judge(entry: Entry, analysis: Analysis, ctx: AuditContext) -> list[Finding]:
+    """Every turn of one entry put to the judge (no budget); `audit_entries` instead judges
+    after all deterministic checks, most doubtful questions first, within `judge_limit`."""
     if isinstance(ctx.judge, NoJudge):
         return []
-    out: list[Finding] = []
-    for turn in analysis.trace.turns:
-        if not turn.calls:
-            continue
-        request = request_text(entry, turn.index)
-        calls = [s.text for s in turn.calls]
-        verdict, reasoning = ctx.judge.judge(request, calls, [s.result.text for s in turn.calls])
-        if verdict == "unsupported":
-            out.append(
-                _finding(
-                    "trajectory.judge_unsupported", entry,
-                    f"turn {turn.index}: the judge finds the calls do not serve the request",
-                    severity="warning", turn=turn.index,
-                    evidence=Evidence(call="\n".join(calls), judge=f"{verdict}: {reasoning}",
-                                      notes=f"request: {_quote(request)}"),
-                )
-            )  # fmt: skip
-    return out
+    return judge_findings(judge_items(entry, analysis, ctx), ctx.judge)
 
 
 # --------------------------------------------------------------------------- driver
@@ -1440,11 +1551,11 @@ CHECKS = (
     check_withheld,
     check_alternatives,
     check_information,
-    check_judge,
 )
+"""The deterministic checks; the judge runs after them (`audit_entries`)."""
 
 
-def audit_entry(entry: Entry, ctx: AuditContext) -> list[Finding]:
+def _audit_entry(entry: Entry, ctx: AuditContext) -> tuple[list[Finding], Analysis | None]:
     try:
         analysis = ctx.analysis(entry)
     except Exception as exc:  # the scenario does not even load: that is the finding
@@ -1454,18 +1565,44 @@ def audit_entry(entry: Entry, ctx: AuditContext) -> list[Finding]:
                 f"the reference cannot be replayed: {type(exc).__name__}: {exc}",
                 evidence=Evidence(notes=f"involved_classes={entry.involved_classes}"),
             )
-        ]  # fmt: skip
-    return [finding for check in CHECKS for finding in check(entry, analysis, ctx)]
+        ], None  # fmt: skip
+    return [finding for check in CHECKS for finding in check(entry, analysis, ctx)], analysis
+
+
+def audit_entry(entry: Entry, ctx: AuditContext) -> list[Finding]:
+    """The deterministic findings of one entry."""
+    return _audit_entry(entry, ctx)[0]
+
+
+def audit_entries(
+    entries: Iterable[Entry], ctx: AuditContext, *, judge_limit: int | None = None
+) -> list[Finding]:
+    """Deterministic findings of each entry, then (with a judge) the judge's findings over the
+    selected questions (`select_judge_items`)."""
+    judging = not isinstance(ctx.judge, NoJudge)
+    findings: list[Finding] = []
+    items: list[JudgeItem] = []
+    for entry in entries:
+        found, analysis = _audit_entry(entry, ctx)
+        findings += found
+        if judging and analysis is not None:
+            items += judge_items(entry, analysis, ctx, found)
+    if judging:
+        findings += judge_findings(select_judge_items(items, judge_limit), ctx.judge)
+    return findings
 
 
 def audit_trajectories(
     release: Release | None = None,
     *,
     judge: Judge | None = None,
+    judge_limit: int | None = None,
     categories: Sequence[str] = CATEGORIES,
+    entry_ids: Collection[str] | None = None,
     swap_check: bool = True,
 ) -> list[Finding]:
-    """All trajectory findings over the release's multi-turn entries (800 for BFCL-V3)."""
+    """All trajectory findings over the release's multi-turn entries (800 for BFCL-V3), or
+    over `entry_ids` only."""
     release = release if release is not None else load_release()
     ctx = AuditContext(
         release=release,
@@ -1473,12 +1610,17 @@ def audit_trajectories(
         bases={base_number(e): e for e in release.entries("base")},
         swap_check=swap_check,
     )
-    findings: list[Finding] = []
-    for category in categories:
-        entries = list(ctx.bases.values()) if category == "base" else release.entries(category)
-        for entry in entries:
-            findings += audit_entry(entry, ctx)
-    return findings
+    entries = [
+        entry
+        for category in categories
+        for entry in (list(ctx.bases.values()) if category == "base"
+                      else release.entries(category))
+        if entry_ids is None or entry.id in entry_ids
+    ]  # fmt: skip
+    unknown = sorted(set(entry_ids or ()) - {e.id for e in entries})
+    if unknown:
+        raise ValueError(f"no such multi-turn entries: {', '.join(unknown)}")
+    return audit_entries(entries, ctx, judge_limit=judge_limit)
 
 
 def main() -> None:  # pragma: no cover - manual report

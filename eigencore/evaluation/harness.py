@@ -11,6 +11,7 @@ or remote URLs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -77,6 +78,11 @@ class Transcript(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     duration_s: float = 0.0
     error: str | None = None
+    tool_digests: dict[str, str] = Field(default_factory=dict)
+    """Every domain tool listed, in listing order: name -> `tool_digest` (description and
+    schema). With `offered`, what a replay checks the tools against (empty in old runs)."""
+    offered: list[list[str]] = Field(default_factory=list)
+    """Per turn started (also one cut short by an error), the tool names offered, in order."""
 
     def decoded_calls(self) -> list[list[list[str]]]:
         """The calls in BFCL's decoded form: turns -> steps -> call strings."""
@@ -158,6 +164,12 @@ class Admin:
         await self._call("close_episode", {"episode": episode})
 
 
+def tool_digest(tool: ToolDef) -> str:
+    """A short fingerprint of what the model sees of a tool (name, description, schema)."""
+    blob = json.dumps(tool.model_dump(mode="json"), sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def _result_text(result: Any) -> str:
     parts = [getattr(c, "text", "") for c in result.content or []]
     if any(parts):
@@ -183,10 +195,12 @@ async def rollout(task: Task, model: ModelAdapter, target: Target | None = None,
                       if not t.name.startswith(f"{ADMIN_NAMESPACE}_")]
             all_tools = [ToolDef(name=t.name, description=t.description or "",
                                  input_schema=t.input_schema) for t in listed]
+            transcript.tool_digests = {t.name: tool_digest(t) for t in all_tools}
             for index, turn in enumerate(task.turns):
                 hidden = task.hidden_tools(index)
                 tools = [t for t in all_tools if t.name not in hidden]
                 visible = {t.name for t in tools}
+                transcript.offered.append([t.name for t in tools])
                 messages += [Message(role="user", content=str(m.get("content", "")))
                              for m in turn.messages]
                 record = TurnRecord(index=index, user=turn.messages, tools=sorted(visible))

@@ -3,7 +3,9 @@
 Runs are ranked by outcome success; each metric's success rate and pass^k sit side by side,
 followed by per-category rates and how far the metrics agree on the ranking (Kendall's tau-b).
 The HTML adds inline-SVG plots (per-category success, rank per metric) and every failed sample
-explained. It loads nothing from the network (no scripts, fonts or stylesheets), so it can be
+explained. A rescored run (`eval rescore`) is rated on the samples it reproduced; those that
+diverged are excluded from every denominator, and the report says how many. It loads nothing
+from the network (no scripts, fonts or stylesheets), so it can be
 archived or mailed as a single file and still render the same.
 """
 
@@ -18,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations, pairwise
 from pathlib import Path
+from typing import Any
 
 from eigencore.evaluation.metrics import METRICS, Rates, grouped, rates
 from eigencore.evaluation.scoring import Verdict
@@ -40,6 +43,21 @@ class RunSummary:
     verdicts: list[Verdict]
     rates: Rates
     categories: dict[str, Rates]
+    note: str = ""
+    """For a rescored run: its source and the samples excluded from the rates."""
+
+
+def rescore_note(meta: Mapping[str, Any]) -> str:
+    """What a rescored run's rates leave out (empty for an ordinary run)."""
+    cfg = meta.get("config") or {}
+    if "rescored_from" not in cfg:
+        return ""
+    diverged, missing = cfg.get("diverged") or [], cfg.get("not_in_suite") or []
+    text = (f"rescored from run {cfg['rescored_from']} ({cfg.get('source_suite', '?')}): "
+            f"{len(diverged)} diverged samples not scored and excluded from the rates")
+    if missing:
+        text += f"; {len(missing)} source tasks are not in {meta.get('suite')}"
+    return text
 
 
 def _rank_key(r: RunSummary) -> tuple[float, float, str]:
@@ -63,7 +81,8 @@ def summarize(store: RunStore, run_ids: Iterable[str] = (), k: int | None = None
             f"{meta['model']} [{meta['run_id']}]")
         out.append(RunSummary(run_id=meta["run_id"], model=meta["model"], suite=meta["suite"],
                               label=label, verdicts=verdicts, rates=overall,
-                              categories=grouped(verdicts, "category", overall.k)))
+                              categories=grouped(verdicts, "category", overall.k),
+                              note=rescore_note(meta)))
     return sorted(out, key=_rank_key)
 
 
@@ -168,6 +187,9 @@ def render_leaderboard(runs: Sequence[RunSummary], width: int = 140) -> str:
     tau = rank_correlation(metric_scores(runs))
     console.print(Text("Rank agreement between metrics (Kendall tau-b over runs): " + ", ".join(
         f"{a}~{b} {_tau(t)}" for (a, b), t in tau.items())))
+    for r in runs:
+        if r.note:
+            console.print(Text(f"{r.label}: {r.note}"))
     # rich pads every line to the console width; trailing blanks only get in the way.
     return "\n".join(line.rstrip() for line in console.export_text().splitlines()) + "\n"
 
@@ -424,8 +446,9 @@ def _leaderboard_html(runs: Sequence[RunSummary], colours: Mapping[str, str]) ->
             cells += [f'<td class="num">{_pct(r.rates.success[m])}</td>',
                       f'<td class="num">{_pct(r.rates.pass_k[m])}</td>']
         rows.append("<tr>" + "".join(cells) + "</tr>")
+    notes = "".join(f"<p class='meta'>{_e(r.label)}: {_e(r.note)}</p>" for r in runs if r.note)
     return (f'<table class="leaderboard"><thead><tr>{head1}</tr><tr>{head2}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+            f"<tbody>{''.join(rows)}</tbody></table>{notes}")
 
 
 def _categories_html(runs: Sequence[RunSummary], colours: Mapping[str, str]) -> str:

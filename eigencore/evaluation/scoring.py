@@ -1,5 +1,7 @@
 """Verdicts: outcome-aware (final state + owed information), its stricter per-turn variant,
-and BFCL's original per-turn verdict, side by side, each failure explained.
+and BFCL's original per-turn verdict, side by side, each failure explained. A task that
+states assertions over its final state (synthesized tasks, `meta["assertions"]`) must also
+satisfy them.
 
 Call order, the choice among equivalent tools, extra read-only calls and argument spelling do
 not matter to the outcome verdict; changes the user did not ask for anywhere in the database
@@ -42,6 +44,9 @@ class Verdict(BaseModel):
     bfcl: bool | None = None
     final_state: dict[str, StateDiff] = Field(default_factory=dict)
     turns: list[TurnCheck] = Field(default_factory=list)
+    assertions: list[str] = Field(default_factory=list)
+    """The task's own assertions (`meta["assertions"]`, synthesized tasks) that do not hold
+    on the final state."""
     error: str | None = None
     bfcl_detail: dict[str, Any] | None = None
 
@@ -52,6 +57,7 @@ class Verdict(BaseModel):
             lines.append(f"run error: {self.error}")
         for domain, diff in self.final_state.items():
             lines.append(f"final state of {domain} differs:\n{diff.to_text()}")
+        lines += [f"assertion failed: {a}" for a in self.assertions]
         for t in self.turns:
             for f in t.missing:
                 lines.append(f"turn {t.turn}: the user was not told {f.value!r} ({f.label})")
@@ -72,6 +78,16 @@ def _state_mismatch(expected: dict[str, StateDiff], got: dict[str, Any]) -> dict
         if not d.empty:
             out[domain] = d
     return out
+
+
+def _assertion_failures(task: Task, transcript: Transcript) -> list[str]:
+    if not task.meta.get("assertions"):
+        return []
+    # Imported here: only synthesized tasks carry assertions, and the evaluation package
+    # does not otherwise depend on the agents.
+    from eigencore.agents.data.tasks import task_assertion_failures
+
+    return task_assertion_failures(task, transcript.turns[-1].state)
 
 
 BfclScorer = Callable[[Task, Transcript], tuple[bool, dict[str, Any]]]
@@ -96,6 +112,8 @@ def score(task: Task, transcript: Transcript, reference: ReferenceOutcome,
                                missing=[f for f in reference.owed[t] if not fact_given(f, text)]))
     final = _state_mismatch(reference.final_state, transcript.turns[-1].state)
     informed = all(not t.missing for t in turns)
-    return Verdict(**base, outcome=not final and informed, per_turn=all(t.ok for t in turns),
-                   bfcl=bfcl_ok, final_state=final, turns=[t for t in turns if not t.ok],
+    asserted = _assertion_failures(task, transcript)
+    return Verdict(**base, outcome=not final and informed and not asserted,
+                   per_turn=all(t.ok for t in turns) and not asserted, bfcl=bfcl_ok,
+                   final_state=final, turns=[t for t in turns if not t.ok], assertions=asserted,
                    bfcl_detail=bfcl_detail)

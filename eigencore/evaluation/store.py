@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +78,42 @@ class RunStore:
         return {"run_id": row[0], "model": row[1], "suite": row[2],
                 "config": json.loads(row[3]), "created": row[4], "finished": row[5]}
 
+    def update_config(self, run_id: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Change a run's config in place (read, `change`, write back, atomically)."""
+        with self.lock:
+            row = self.db.execute("SELECT config FROM runs WHERE run_id = ?",
+                                  (run_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no run {run_id!r} in {self.path}")
+            config = json.loads(row[0])
+            change(config)
+            self.db.execute("UPDATE runs SET config = ? WHERE run_id = ?",
+                            (json.dumps(config), run_id))
+
+    def add_diverged(self, run_id: str, task_id: str, sample: int, reason: str) -> None:
+        """Record in the run's config a sample a replay could not reproduce (not scored)."""
+        def change(config: dict[str, Any]) -> None:
+            entries = [d for d in config.get("diverged", [])
+                       if (d["task_id"], d["sample"]) != (task_id, sample)]
+            entries.append({"task_id": task_id, "sample": sample, "reason": reason})
+            config["diverged"] = sorted(entries, key=lambda d: (d["task_id"], d["sample"]))
+
+        self.update_config(run_id, change)
+
     def runs(self) -> list[dict[str, Any]]:
         return [self.run(r[0]) for r in self.db.execute("SELECT run_id FROM runs ORDER BY created")]
 
     def done(self, run_id: str) -> set[tuple[str, int]]:
         return {(t, s) for t, s in self.db.execute(
             "SELECT task_id, sample FROM results WHERE run_id = ?", (run_id,))}
+
+    def lacking(self, run_id: str, field: str) -> set[tuple[str, int]]:
+        """Samples whose stored transcript has no (or an empty) top-level `field`: those
+        recorded before the field existed."""
+        return {(t, s) for t, s in self.db.execute(
+            "SELECT task_id, sample FROM results WHERE run_id = ? AND "
+            "coalesce(json_extract(transcript, ?), '{}') IN ('{}', '[]')",
+            (run_id, f"$.{field}"))}
 
     def write(self, run_id: str, verdict: Verdict, transcript: Transcript) -> None:
         with self.lock:

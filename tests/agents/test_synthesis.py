@@ -464,3 +464,34 @@ def test_a_reference_to_a_column_that_is_not_there_is_reported_not_raised() -> N
                                                                              rows=rows)).findings)
     assert "orders.product_id references products(product_id), which is not a column" in text
     assert "foreign key mismatch" in text
+
+
+def test_relations_the_names_imply_must_be_declared() -> None:
+    spec = parse_spec(SPEC)
+    clean = validate_draft(spec, DatabaseDraft.model_validate(SCRIPTED_DB_WITH_STOCK))
+    assert clean.ok  # declared references, and `customers.customer_id` is its own key
+    # Seeded defect: `orders.customer` and `orders.product_id` name entities, no REFERENCES;
+    # one order points at a customer that does not exist.
+    ddl = DDL.format(stock=STOCK, customers="customers").replace(
+        "customer_id INTEGER NOT NULL REFERENCES customers(customer_id)",
+        "customer INTEGER NOT NULL").replace(
+        "product_id INTEGER NOT NULL REFERENCES products(product_id)",
+        "product_id INTEGER NOT NULL, category TEXT")
+    rows = {**SCRIPTED_DB_WITH_STOCK["rows"], "orders": [
+        {**{k: v for k, v in o.items() if k != "customer_id"}, "customer": o["customer_id"],
+         "category": "kitchen"} for o in ORDERS]}
+    rows["orders"][2]["customer"] = 9
+    found = [f for f in validate_draft(spec, DatabaseDraft(ddl=ddl, rows=rows)).findings
+             if f.check == "implied_relation"]
+    assert [(f.table, f.message) for f in found] == [
+        ("orders", "orders.customer names the entity 'customers' but declares no REFERENCES, "
+                   "so nothing enforces the relation"),
+        ("orders", "orders.product_id names the entity 'products' but declares no "
+                   "REFERENCES, so nothing enforces the relation")]
+    assert found[0].evidence == [
+        "column: orders.customer INTEGER, no REFERENCES",
+        "it names the entity 'customers' (key customers.customer_id)",
+        "declare it: `customer INTEGER NOT NULL REFERENCES customers(customer_id)`",
+        "values of orders.customer that are no customers.customer_id: [9]"]
+    assert found[1].evidence[-1].startswith("every value of orders.product_id is a "
+                                            "products.product_id already")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from clients.models.base import Message, ToolDef
+from eigencore.agents.data.bundle_dirs import is_bundle_dir, register_bundle_dir, registered_dirs
 from eigencore.agents.data.verify import TrajectoryResult
 from eigencore.evaluation.task import Task
 
@@ -205,21 +206,35 @@ def write_parquet(path: Path, results: Sequence[TrajectoryResult],
 
 
 def write_suite(path: Path, tasks: Sequence[Task]) -> Path:
+    """One `Task` per line. A task over a synthesized bundle directory names it in
+    `meta["bundle_dirs"]`, so `load_task_file` (`eigen eval run --suite file:PATH`) can serve
+    it in a process that has never seen the directory."""
+    dirs = registered_dirs()
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for t in tasks:
+            mine = {d: str(dirs[d]) for d in t.domains if d in dirs}
+            if mine:
+                t = t.model_copy(update={"meta": {**t.meta, "bundle_dirs": mine}})
             f.write(t.model_dump_json() + "\n")
     return path
 
 
 def load_task_file(path: str | Path, categories: Sequence[str] | None = None) -> list[Task]:
-    """An EigenData suite file (one `Task` JSON per line), e.g. a synthesized `suite.jsonl`."""
+    """An EigenData suite file (one `Task` JSON per line), e.g. a synthesized `suite.jsonl`;
+    bundle directories the tasks name (`meta["bundle_dirs"]`) are registered."""
     tasks = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if line.strip():
             task = Task.model_validate_json(line)
             if not categories or task.category in categories:
                 tasks.append(task)
+    seen: set[str] = set()
+    for task in tasks:
+        for directory in (task.meta.get("bundle_dirs") or {}).values():
+            if directory not in seen and is_bundle_dir(directory):
+                seen.add(directory)
+                register_bundle_dir(directory)
     return tasks
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from clients.models.base import ModelAdapter, ModelError
+from eigencore.agents.data.bundle_dirs import resolve_domain
 from eigencore.agents.data.evolve import (
     PromptStore,
     classify,
@@ -189,24 +190,35 @@ def load_round(out: Path, r: int) -> tuple[list[TaskAttempt], list[TrajectoryRes
             _read_jsonl(d / "trajectories.jsonl", TrajectoryResult))
 
 
-async def arun(domain: str, llm_spec: str, out_dir: str | Path, rounds: int,
+AfterRound = Callable[[RoundSummary], Awaitable[bool]]
+"""Called after every round (done earlier or just now); True means the environment was
+changed (e.g. repaired for the round's findings) and the domain must be reloaded."""
+
+
+async def arun(domain: str | Path, llm_spec: str, out_dir: str | Path, rounds: int,
                tasks_per_round: int, *, roles: Roles | None = None,
                settings: Settings | None = None, embedder: Embedder | None = None,
                assistant_spec: str | None = None, judge: bool = True,
-               log: Callable[[str], None] | None = None) -> RunSummary:
+               log: Callable[[str], None] | None = None,
+               after_round: AfterRound | None = None) -> RunSummary:
     """Run (or resume) `rounds` rounds of `tasks_per_round` tasks into `out_dir`.
 
+    `domain` is a registered domain name or a bundle directory (`eigen synth env` output).
     `llm_spec` serves every role (generator, simulator, judge, reflector, and the assistant
-    unless `assistant_spec` is given); `roles` replaces them all (tests, mixed models)."""
+    unless `assistant_spec` is given); `roles` replaces them all (tests, mixed models).
+    `after_round` lets the caller act on a round's findings (see `AfterRound`)."""
     settings = settings or Settings()
     say = log or (lambda _m: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    source = str(domain)
+    domain = resolve_domain(domain)
     cache = ResponseCache(out / "llm-cache.db")
     roles = roles or Roles.from_spec(llm_spec, cache, assistant_spec=assistant_spec,
                                      judge=judge)
     (out / "run.json").write_text(json.dumps({
-        "domain": domain, "llm": llm_spec, "rounds": rounds, "tasks_per_round": tasks_per_round,
+        "domain": domain, "source": source, "llm": llm_spec, "assistant": assistant_spec,
+        "judge": roles.judge is not None, "rounds": rounds, "tasks_per_round": tasks_per_round,
         "settings": {k: v for k, v in vars(settings).items() if k != "instruction"},
     }, indent=1, default=str), encoding="utf-8")
     store_path = out / "prompts.json"
@@ -225,6 +237,16 @@ async def arun(domain: str, llm_spec: str, out_dir: str | Path, rounds: int,
             summaries.append(RoundSummary.model_validate_json(done.read_text(encoding="utf-8")))
             kept += [t for t in load_round(out, r)[1] if t.verified]
             say(f"round {r}: already done (yield {summaries[-1].yield_:.2f})")
+            if r < rounds - 1 and r + 1 not in store.rounds:
+                # Done as the last round of a shorter run: its revision was never made.
+                summaries[-1].optimiser, summaries[-1].next_version = await _evolve(
+                    out, store, r, summaries[-1].yield_, roles, settings)
+                store.save(store_path)
+                done.write_text(summaries[-1].model_dump_json(by_alias=True, indent=1),
+                                encoding="utf-8")
+            if after_round is not None and await after_round(summaries[-1]):
+                ctx = DomainContext.load(domain)
+                contexts = {domain: ctx}
             continue
         rdir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -281,6 +303,9 @@ async def arun(domain: str, llm_spec: str, out_dir: str | Path, rounds: int,
         done.write_text(summary.model_dump_json(by_alias=True, indent=1), encoding="utf-8")
         summaries.append(summary)
         say(f"round {r}: yield {score:.2f} ({n_kept}/{tasks_per_round}), failures {counts}")
+        if after_round is not None and await after_round(summary):
+            ctx = DomainContext.load(domain)
+            contexts = {domain: ctx}
 
     tools = {domain: await list_tool_defs([domain])}
     exported = export_all(out / "export", kept, tools)
@@ -337,4 +362,5 @@ def run(domain: str, llm_spec: str, out_dir: str | Path, rounds: int, tasks_per_
     return anyio.run(lambda: arun(domain, llm_spec, out_dir, rounds, tasks_per_round, **kwargs))
 
 
-__all__ = ["Roles", "RoundSummary", "RunSummary", "Settings", "arun", "optimiser_name", "run"]
+__all__ = ["AfterRound", "Roles", "RoundSummary", "RunSummary", "Settings", "arun",
+           "optimiser_name", "run"]

@@ -628,15 +628,29 @@ def task_assertions(task: Task) -> list[Assertion]:
     return [Assertion.model_validate(a) for a in task.meta.get("assertions", [])]
 
 
-def task_assertion_failures(task: Task, final_changes: dict[str, list[dict[str, Any]]]
-                            ) -> list[str]:
+def _changes(diff: Any) -> list[dict[str, Any]]:
+    """A diff as JSON row changes, whether recorded as JSON or as a `StateDiff`."""
+    if diff is None:
+        return []
+    if isinstance(diff, BaseModel):
+        return list(diff.model_dump(mode="json").get("changes", []))
+    return [c.model_dump(mode="json") if isinstance(c, BaseModel) else c for c in diff]
+
+
+def task_assertion_failures(task: Task, final_changes: dict[str, Any]) -> list[str]:
     """For the scorer: the task's assertions checked against an episode's final diff per
-    domain (as the harness records it in `TurnRecord.state`)."""
-    assertions = task_assertions(task)
+    domain (as the harness records it in `TurnRecord.state`). Empty when they all hold."""
+    try:
+        assertions = task_assertions(task)
+    except ValueError as e:  # a hand-edited suite file: say so instead of crashing the run
+        return [f"the task's assertions are malformed: {e}"]
     out = []
     for domain in task.domains:
         ctx = DomainContext.load(domain, task.scenarios.get(domain))
-        state = state_after(ctx, list(final_changes.get(domain, [])))
+        state = state_after(ctx, _changes(final_changes.get(domain)))
         mine = [a for a in assertions if a.table in ctx.meta]
         out += assertion_failures(mine, state, ctx)
+        assertions = [a for a in assertions if a not in mine]
+    out += [f"no domain of the task has a table {a.table!r} ({a.describe()})"
+            for a in assertions]
     return out

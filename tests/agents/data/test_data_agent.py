@@ -693,6 +693,53 @@ def _tool_pairs_ok(messages: list[dict[str, Any]]) -> None:
     assert not pending
 
 
+def _sdk_typed(td: Any, value: dict[str, Any]) -> None:
+    """`value` validates as the SDK's TypedDict `td` and has no key `td` lacks."""
+    import typing_extensions
+    from pydantic import TypeAdapter
+
+    TypeAdapter(td).validate_python(value)
+    assert set(value) <= set(typing_extensions.get_type_hints(td)), (td.__name__, value)
+
+
+def _check_with_sdk_types(openai_rows: list[dict[str, Any]],
+                          anthropic_rows: list[dict[str, Any]]) -> int:
+    """Validate the chat files against the SDKs' own request types (the `anthropic` SDK is
+    a dependency; `openai` only where installed). Nested lists are validated item by item:
+    pydantic checks an `Iterable[...]` field lazily. Returns how many SDKs were used."""
+    from pydantic import TypeAdapter
+
+    a = need("anthropic.types")
+    blocks = {"text": a.TextBlockParam, "tool_use": a.ToolUseBlockParam,
+              "tool_result": a.ToolResultBlockParam}
+    for row in anthropic_rows:
+        for m in row["messages"]:
+            TypeAdapter(a.MessageParam).validate_python(m)
+            for b in m["content"]:
+                _sdk_typed(blocks[b["type"]], b)
+        for t in row["tools"]:
+            _sdk_typed(a.ToolParam, t)
+    try:
+        from openai.types import chat
+    except ImportError:
+        return 1
+    roles = {"system": chat.ChatCompletionSystemMessageParam,
+             "user": chat.ChatCompletionUserMessageParam,
+             "assistant": chat.ChatCompletionAssistantMessageParam,
+             "tool": chat.ChatCompletionToolMessageParam}
+    call_type = getattr(chat, "ChatCompletionMessageFunctionToolCallParam",
+                        chat.ChatCompletionMessageToolCallParam)
+    tool_type = getattr(chat, "ChatCompletionFunctionToolParam", chat.ChatCompletionToolParam)
+    for row in openai_rows:
+        for m in row["messages"]:
+            _sdk_typed(roles[m["role"]], m)
+            for c in m.get("tool_calls", []):
+                _sdk_typed(call_type, c)
+        for t in row["tools"]:
+            _sdk_typed(tool_type, t)
+    return 2
+
+
 def test_exports_load_with_the_ecosystems_readers(
         run_dir: tuple[Path, pipeline.RunSummary]) -> None:
     out, summary = run_dir
@@ -731,6 +778,10 @@ def test_exports_load_with_the_ecosystems_readers(
                     assert b["tool_use_id"] in uses
                     assert re.fullmatch(r"[a-zA-Z0-9_-]+", b["tool_use_id"])
         assert all(set(t) == {"name", "description", "input_schema"} for t in row["tools"])
+    assert _check_with_sdk_types(
+        [json.loads(x) for x in lines],
+        [json.loads(x) for x in (out / "export" / "anthropic.jsonl").read_text().splitlines()]
+    ) >= 1
 
     pq = need("pyarrow.parquet")
     table = pq.read_table(out / "export" / "data.parquet")
