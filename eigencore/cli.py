@@ -180,7 +180,11 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
                              f"{cfg['rescored_from']}` again instead of resuming it")
         args.model, args.suite = prev["model"], prev["suite"]
         args.k, args.categories, args.limit = cfg["k"], ",".join(cfg["categories"]), cfg["limit"]
-        args.tasks = ",".join(cfg.get("task_ids") or [])
+        # `--tasks` with `--resume` narrows the run to a part of it: a second worker
+        # process can share a run (each skips what the other has finished).
+        part, args.tasks = _task_ids(args.tasks), ",".join(cfg.get("task_ids") or [])
+    else:
+        part = []
     categories = [c for c in (args.categories or "").split(",") if c]
     tasks = load_suite(args.suite, categories or None)
     task_ids = _task_ids(args.tasks)
@@ -192,6 +196,11 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
         tasks = [t for t in tasks if t.id in set(task_ids)]
     if args.limit:
         tasks = tasks[: args.limit]
+    if part:
+        outside = sorted(set(part) - {t.id for t in tasks})
+        if outside:
+            raise KeyError(f"--tasks names ids outside run {args.resume}: {outside[:5]}")
+        tasks = [t for t in tasks if t.id in set(part)]
     config = RunConfig(model=args.model, suite=args.suite, k=args.k,
                        concurrency=args.concurrency, max_steps=args.max_steps,
                        categories=categories, limit=args.limit, task_ids=task_ids,
@@ -296,24 +305,35 @@ def cmd_bfcl_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_bfcl_serve(args: argparse.Namespace) -> int:
-    """A task-scoped server: one BFCL entry's domains, loaded with that entry's scenario."""
+    """A task-scoped server: one BFCL entry's domains, loaded with that entry's scenario
+    (with --repaired: the repaired entry's scenario, the port's code fixes on, and the
+    patched BFCL function docs as resources)."""
     from eigencore.bfcl.release import load_release
     from eigencore.bfcl.suite import entry_task
     from servers.transports import deploy, quiet_logs, serve_http, serve_stdio
 
     quiet_logs()
-    entries = {e.id: e for e in load_release(args.release).all_entries()}
-    if args.entry not in entries:
-        raise KeyError(f"no BFCL entry {args.entry!r} (e.g. multi_turn_base_0)")
-    task = entry_task(entries[args.entry])
+    docs: dict[str, list[dict[str, object]]] = {}
+    if args.repaired:
+        from eigencore.audit.repaired_suite import publish_docs, repaired_entry
+
+        task, docs = repaired_entry(args.entry, args.release,
+                                    Path(args.repaired_dir) if args.repaired_dir else None)
+    else:
+        entries = {e.id: e for e in load_release(args.release).all_entries()}
+        if args.entry not in entries:
+            raise KeyError(f"no BFCL entry {args.entry!r} (e.g. multi_turn_base_0)")
+        task = entry_task(entries[args.entry])
     bundles = _domains(",".join(task.domains))
+    unbound = "shared" if args.transport == "stdio" else "reject"
+    dep = deploy(bundles, namespaced=False, unbound=unbound, scenarios=task.scenarios)
+    if docs:
+        publish_docs(dep.server, docs)
     if args.transport == "stdio":
-        dep = deploy(bundles, namespaced=False, unbound="shared", scenarios=task.scenarios)
         anyio.run(serve_stdio, dep)
         return 0
-    dep = deploy(bundles, namespaced=False, unbound="reject", scenarios=task.scenarios)
-    print(f"serving {args.entry} ({', '.join(task.domains)}) on "
-          f"http://{args.host}:{args.port}/mcp", file=sys.stderr)
+    print(f"serving {'repaired ' if args.repaired else ''}{args.entry} "
+          f"({', '.join(task.domains)}) on http://{args.host}:{args.port}/mcp", file=sys.stderr)
     anyio.run(lambda: serve_http(dep, host=args.host, port=args.port, token=args.token))
     return 0
 
@@ -496,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--store", default="runs/eval.db", help="SQLite run store")
     run.add_argument("--resume", metavar="RUN_ID", help="continue a killed run")
     run.add_argument("--tasks", help="only these task ids: comma-separated, or @FILE "
-                                     "(one id per line)")
+                                     "(one id per line); with --resume, the part of the run "
+                                     "this process takes (workers share a run)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(fn=cmd_eval_run)
     sc = ev.add_parser("score", help="score a BFCL-format result file (no model needed)")
@@ -535,6 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
     bserve.add_argument("--host", default="127.0.0.1")
     bserve.add_argument("--port", type=int, default=8765)
     bserve.add_argument("--token")
+    bserve.add_argument("--repaired", action="store_true",
+                        help="serve the repaired entry: its repaired scenario, the port's code "
+                             "fixes on, the patched function docs as bfcl://func_docs/CLASS")
+    bserve.add_argument("--repaired-dir", metavar="DIR",
+                        help="the repaired benchmark (default: the user cache, generated there "
+                             "when absent)")
     bserve.set_defaults(fn=cmd_bfcl_serve)
     aud = bfcl.add_parser("audit", help="audit the release: schemas, code, reference trajectories")
     aud.add_argument("--release", default="2025.6.8")

@@ -164,3 +164,35 @@ def test_resume_after_kill_loses_and_repeats_nothing(tmp_path: Path) -> None:
         assert db.execute("SELECT finished FROM runs").fetchone()[0] is not None
     assert len(rows) == 60 == len(set((t, s) for t, s, _ in rows))
     assert all(ok for *_, ok in rows)
+
+
+def test_a_second_worker_takes_part_of_a_run(tmp_path: Path) -> None:
+    """`--resume RUN --tasks part` runs only that part into the same run, and any worker
+    skips what the store already holds."""
+    store = tmp_path / "runs.db"
+    base = [sys.executable, "-m", "eigencore.cli", "eval", "run", "--store", str(store),
+            "--quiet"]
+    first = subprocess.run([*base, "--model", "oracle", "--suite", "library-demo",
+                            "--tasks", "library-demo-1"], capture_output=True, text=True,
+                           timeout=120)
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(store) as db:
+        (run_id,) = db.execute("SELECT run_id FROM runs").fetchone()
+        # widen the recorded run to three tasks, as if the first worker had been killed
+        db.execute("UPDATE runs SET config = json_set(config, '$.task_ids', json_array("
+                   "'library-demo-1', 'library-demo-2', 'library-demo-3'))")
+    part = subprocess.run([*base, "--resume", run_id, "--tasks", "library-demo-3"],
+                          capture_output=True, text=True, timeout=120)
+    assert part.returncode == 0, part.stderr
+    with sqlite3.connect(store) as db:
+        got = sorted(r[0] for r in db.execute("SELECT task_id FROM results"))
+    assert got == ["library-demo-1", "library-demo-3"]
+    outside = subprocess.run([*base, "--resume", run_id, "--tasks", "library-demo-4"],
+                             capture_output=True, text=True, timeout=120)
+    assert outside.returncode != 0 and "outside run" in outside.stderr
+    rest = subprocess.run([*base, "--resume", run_id], capture_output=True, text=True,
+                          timeout=120)
+    assert rest.returncode == 0, rest.stderr
+    with sqlite3.connect(store) as db:
+        got = sorted(r[0] for r in db.execute("SELECT task_id FROM results"))
+    assert got == ["library-demo-1", "library-demo-2", "library-demo-3"]

@@ -85,6 +85,9 @@ async def run_suite(tasks: Sequence[Task], factory: AdapterFactory, store: RunSt
 
     async def one(task: Task, sample: int, tick: Callable[[], None]) -> None:
         async with limiter:
+            if (task.id, sample) in store.done(run_id):  # another worker on this run did it
+                tick()
+                return
             if task.id not in references:
                 references[task.id] = reference_outcome(task)
             adapter = None
