@@ -13,6 +13,11 @@ finding and the automatic findings whose evidence the fix changes, checked by re
 ``tests/audit/test_dispositions.py``) and its regression tests. `ACCEPTED` names the
 implementation findings kept on purpose, with the reason; every other implementation finding
 stays unrepaired (the port reproduces the original so that BFCL's references replay).
+
+A fix that enforces a limit the original does not check also names it as a `Guard`: when the
+fix changes a repaired reference's result, `eigencore.audit.fix_meaning` uses it to see whether
+the scenario's limit contradicts what the user said, and to repair the scenario or the request
+so that the task means the same under both codes.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "ACCEPTED",
     "FIXES",
     "CodeFix",
+    "Guard",
     "fix_for",
     "is_repaired",
     "mark_repaired",
@@ -33,6 +39,26 @@ __all__ = [
 ]
 
 _COLUMN = "repaired"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A limit a fix enforces on one argument of its function: the call is refused with
+    `refusal` when the argument exceeds the state value `limit` (an `initial_config` key of
+    `class_name`), which the user can set with `setter(..., setter_argument=...)`."""
+
+    class_name: str
+    argument: str
+    limit: str
+    setter: str
+    setter_argument: str
+    refusal: str
+    concept: str
+    """The word a user says for the limit ('budget'), to find the amount they state."""
+    value_noun: str
+    """What the user calls the argument ('fare'), in a clarification."""
+    limit_noun: str
+    """What the user calls the limit ('budget limit'), in a clarification."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +71,7 @@ class CodeFix:
     finding_ids: tuple[str, ...]
     tests: tuple[str, ...] = ()
     """The regression tests (``tests/audit/test_code_fixes.py``) that pin both modes."""
+    guard: Guard | None = None
 
 
 FIXES: list[CodeFix] = [
@@ -65,6 +92,17 @@ FIXES: list[CodeFix] = [
         "compares the card balance, not the fare, with the budget).",
         ("implementation.manual:travel_booking-2",),
         ("tests/audit/test_code_fixes.py::test_book_flight_budget_caps_the_fare",),
+        Guard(
+            class_name="TravelAPI",
+            argument="travel_cost",
+            limit="budget_limit",
+            setter="set_budget_limit",
+            setter_argument="budget_limit",
+            refusal="Exceeded budget limit",
+            concept="budget",
+            value_noun="fare",
+            limit_noun="budget limit",
+        ),
     ),
     CodeFix(
         "trading.place_order.fresh_id",

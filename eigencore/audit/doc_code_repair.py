@@ -10,7 +10,9 @@ unrepaired: the port reproduces the original code so that BFCL's references repl
 `fix_effects` re-executes each repaired reference on the port twice, with the code fixes
 (what the `bfcl-v3-repaired` suite runs) and without them (what BFCL's own checker, running
 the original classes, sees), and reports every call result or final state that differs: such
-a reference is not hidden, it is listed in the CHANGELOG under the fix that changes it.
+a reference is not hidden, it is listed in the CHANGELOG under the fix that changes it. The
+repair first tries to keep such a task's meaning (`eigencore.audit.fix_meaning`); the
+`reconcile` changes it kept are listed under the fix too.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ class CodeChange(BaseModel):
     finding_ids: list[str]
     tests: list[str]
     effects: list[FixEffect] = Field(default_factory=list)
+    reconciled: list[str] = Field(default_factory=list)
+    """The changelog's `reconcile` changes that keep this fix's references' meaning (the
+    scenario or request repaired so the reference gives the same results under both codes)."""
 
 
 def schema_changes(entries: Sequence[Mapping[str, Any]]) -> list[SchemaChange]:
@@ -105,7 +110,10 @@ def schema_changes(entries: Sequence[Mapping[str, Any]]) -> list[SchemaChange]:
     return out
 
 
-def code_changes(effects: Sequence[FixEffect] = ()) -> list[CodeChange]:
+def code_changes(
+    effects: Sequence[FixEffect] = (), reconciled: Mapping[str, Sequence[str]] | None = None
+) -> list[CodeChange]:
+    reconciled = reconciled or {}
     return [
         CodeChange(
             id=f"code:{fix.id}",
@@ -115,6 +123,7 @@ def code_changes(effects: Sequence[FixEffect] = ()) -> list[CodeChange]:
             finding_ids=list(fix.finding_ids),
             tests=list(fix.tests),
             effects=[e for e in effects if fix.id in e.fixes],
+            reconciled=list(reconciled.get(fix.id, [])),
         )
         for fix in FIXES
     ]

@@ -34,6 +34,15 @@ Rules (by check, in the order they run):
   reads; a kept failure's facts; and, for a task that would still be passable by doing
   nothing, the identifiers its writes returned.
 
+* code fixes that change a reference (`fix_meaning`, run first on every entry): when the
+  port's code fixes change what the entry's reference returns, the scenario is checked against
+  the user's words and repaired so that the task means the same under both codes: a limit of
+  the initial config that the user never set is raised to the amount they state (or the
+  value, when they state none); a limit the user set themselves stays and the request is
+  clarified (the user says to raise it, the reference does). Kept only when re-execution
+  shows every result equal with and without the fixes; a difference that stays is a finding
+  (`RepairResult.divergent`).
+
 Everything else (derived values, reachable lookups, order-independent pairs, unused reads,
 unneeded reveals) is accepted or unrepaired with the reason. Schema findings are settled by the
 schema patch (`schema_patch.patch_docs`, run here when the findings include schema ones) and
@@ -53,6 +62,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from eigencore.audit import fix_meaning
 from eigencore.audit.doc_code_repair import (
     CodeChange,
     FixEffect,
@@ -96,7 +106,7 @@ __all__ = [
     "repaired_task",
 ]
 
-REPAIR_VERSION = "2"
+REPAIR_VERSION = "3"
 """Bumped whenever a rule changes, so cached repaired benchmarks are regenerated."""
 SUITE = "bfcl-v3-repaired"
 MAX_OWED = 8
@@ -113,6 +123,7 @@ ChangeKind = Literal[
     "reveal_function",
     "set_config",
     "set_owed",
+    "reconcile",
 ]
 Status = Literal["repaired", "accepted", "unrepaired"]
 _BLOCKING = ("error", "warning")
@@ -171,6 +182,9 @@ class RepairResult(BaseModel):
     """The port's code fixes, each with the repaired references it changes."""
     fix_effects: list[FixEffect] = Field(default_factory=list)
     """Every reference result that differs with and without the code fixes."""
+    divergent: list[Finding] = Field(default_factory=list)
+    """`fix_effects` as findings (`fix_meaning.CHECK`): a task whose meaning depends on the
+    code, with why no reconciliation was kept."""
 
     def tasks(self, categories: Sequence[str] | None = None) -> list[Task]:
         wanted = set(categories or CATEGORIES)
@@ -364,6 +378,10 @@ class _EntryRepair:
     cited: dict[str, list[str]] = field(default_factory=dict)
     rejected: str = ""
     """Why the last rejected candidate was rejected (the findings it would add)."""
+    unreconciled: str = ""
+    """Why a code fix's change of the reference was not reconciled (`keep_meaning`)."""
+    reconciled: tuple[str, str] | None = None
+    """(code fix id, change id) of the reconciliation `keep_meaning` kept."""
     _audit: list[Finding] | None = None
 
     # ---- validation
@@ -420,10 +438,11 @@ class _EntryRepair:
         after: Any,
         why: str,
         findings: Sequence[Finding],
-    ) -> None:
+    ) -> Change:
         change = self.log(self.entry.id, turn, kind, before, after, why, [f.id for f in findings])
         for f in findings:
             self.cited.setdefault(f.id, []).append(change.id)
+        return change
 
     def current(self, check: str, severities: Sequence[str] = _BLOCKING) -> list[Finding]:
         return [f for f in self.findings() if f.check == check and f.severity in severities]
@@ -482,6 +501,36 @@ class _EntryRepair:
                     f"mirrors {c.id} of {base.id}: {c.why}",
                     [],
                 )
+
+    # ---- 0b. code fixes that change the reference
+
+    def keep_meaning(self) -> None:
+        """Repair the scenario or request when the code fixes change what the reference
+        returns (`fix_meaning.reconcile`); kept only when `fix_meaning.verify` passes (every
+        result equal with and without the fixes, the guarded call's original result kept)
+        and the re-audit adds nothing."""
+        effects = fix_meaning.divergences(self.entry)
+        if not effects:
+            return
+        docs = {name: doc for name, (_, doc) in self.ctx.docs.items()}
+        found = fix_meaning.reconcile(self.entry, effects, docs)
+        problem = fix_meaning.verify(found)
+        if problem is not None or found.entry is None:
+            self.unreconciled = problem or found.why
+            return
+        if not self.accept(found.entry, None):
+            self.unreconciled = f"the candidate repair adds findings: {self.rejected}"
+            return
+        change = self.change(
+            found.turn,
+            "reconcile",
+            found.before,
+            found.after,
+            f"{found.why}. Re-executed: every result of the repaired reference is now equal "
+            "with and without the fixes",
+            [],
+        )
+        self.reconciled = (found.fix, change.id)
 
     # ---- 1. alignment
 
@@ -1299,6 +1348,7 @@ def _repair_one(
     state = _EntryRepair(entry=entry, ctx=ctx, base=base, log=log)
     if mirrored is not None and mirrored[1]:
         state.mirror(*mirrored)
+    state.keep_meaning()
     if not any(f.severity in _BLOCKING for f in state.findings()):
         return state
     state.realign()
@@ -1391,8 +1441,11 @@ def repair(
         trivial=[i for i, r in references.items() if r.trivial],
         schema_changes=schema_changes(patch_entries),
         schema_docs=docs,
-        code_changes=code_changes(effects),
+        code_changes=code_changes(effects, _reconciled(states.values())),
         fix_effects=effects,
+        divergent=fix_meaning.divergence_findings(
+            effects, {i: s.unreconciled for i, s in states.items() if s.unreconciled}
+        ),
     )
     _cite_owed(result, findings)
     result.dispositions = _dispositions(
@@ -1406,6 +1459,15 @@ def repair(
                 if _key(f) not in original:
                     result.new.append(f)
     return result
+
+
+def _reconciled(states: Iterable[_EntryRepair]) -> dict[str, list[str]]:
+    """Code fix id -> the `reconcile` changes that keep its references' meaning."""
+    out: dict[str, list[str]] = {}
+    for s in states:
+        if s.reconciled is not None:
+            out.setdefault(s.reconciled[0], []).append(s.reconciled[1])
+    return out
 
 
 def _schema_patch(

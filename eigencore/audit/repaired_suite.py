@@ -14,25 +14,29 @@ default), repairs it (`eigencore.audit.repair`) and writes, under `out` (default
                           every change (entries, docs, code) and every finding's fate
     repair.json           the summary, written last (its presence marks a complete generation)
 
-With `verify`, every repaired task is replayed through the real harness: the oracle must pass
-it and the do-nothing agent must fail it under the outcome verdict; and with `drop_in` the BFCL
+With `verify`, every written task's reference is re-executed with and without the port's code
+fixes (every difference a finding: the task would mean one thing in the suite and another under
+BFCL's checker), and every task is replayed through the real harness: the oracle must pass it
+and the do-nothing agent must fail it under the outcome verdict; and with `drop_in` the BFCL
 files are loaded by BFCL's own loaders and checked by its official checker in a subprocess.
 
 `repaired_tasks(categories, version)` loads the suite, generating it first when absent or made
-by another repair version. `main(version, out)` is `eigen bfcl repair`.
+by another repair version. `main(version, out)` is `eigen bfcl repair`; `repaired_entry` and
+`publish_docs` are what `eigen bfcl serve ENTRY --repaired` serves.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from eigencore.audit.bfcl_format import check_drop_in, read_bfcl, write_bfcl
+from eigencore.audit.bfcl_format import check_drop_in, doc_path, read_bfcl, write_bfcl
 from eigencore.audit.doc_code_repair import UNATTRIBUTED
 from eigencore.audit.findings import AuditReport, Finding
 from eigencore.audit.repair import REPAIR_VERSION, SUITE, RepairResult, repair
@@ -47,8 +51,10 @@ __all__ = [
     "changelog_markdown",
     "generate",
     "main",
+    "publish_docs",
     "read_audit",
     "repaired_dir",
+    "repaired_entry",
     "repaired_tasks",
     "replay",
 ]
@@ -226,9 +232,12 @@ def _docs_and_code(result: RepairResult) -> list[str]:
         "",
         "The `bfcl-v3-repaired` suite runs the port with these fixes on; the BFCL-format",
         "drop-in is checked by BFCL's own tooling on the original classes, which do not have",
-        "them. Every repaired reference whose execution differs between the two is listed",
-        "under the fix (results as JSON, clipped); a call that differs through an earlier",
-        "call's fix (no booking, so no invoice) is listed under that fix too.",
+        "them. Where a fix changed what a reference returns, the repair kept the task's",
+        "meaning by repairing its scenario or request (`reconcile` changes, listed under the",
+        "fix, evidence in each change). Every repaired reference whose execution still differs",
+        "between the two is listed under the fix (results as JSON, clipped); a call that",
+        "differs through an earlier call's fix (no booking, so no invoice) is listed under",
+        "that fix too.",
         "",
     ]
     for c in result.code_changes:
@@ -237,6 +246,13 @@ def _docs_and_code(result: RepairResult) -> list[str]:
             f"{', '.join(c.finding_ids)}. Regression tests: "
             f"{', '.join(f'`{t}`' for t in c.tests) or 'none'}."
         )
+        if c.reconciled:
+            lines.append(
+                f"\nReconciled ({len(c.reconciled)} tasks: the reference now gives the same "
+                "results with and without the fix): "
+                + ", ".join(f"`{i}`" for i in c.reconciled)
+                + "."
+            )
         if not c.effects:
             lines.append("\nNo repaired reference behaves differently with this fix.")
         for e in c.effects:
@@ -245,6 +261,11 @@ def _docs_and_code(result: RepairResult) -> list[str]:
                 f"- **{e.task_id}** ({where}): original code `{e.original}`; "
                 f"with the fix `{e.repaired}`"
             )
+        lines.append("")
+    if result.divergent:
+        lines += ["### Tasks whose meaning still depends on the code", ""]
+        lines += [f"- `{f.id}`: {f.evidence.notes or 'no reconciliation applies'}"
+                  for f in result.divergent]  # fmt: skip
         lines.append("")
     stray = [e for e in result.fix_effects if UNATTRIBUTED in e.fixes]
     if stray:
@@ -363,6 +384,8 @@ def _fix_effects(result: RepairResult) -> dict[str, Any]:
         "results": len(effects),
         "tasks": len({e.task_id for e in effects}),
         "unattributed": sorted({e.task_id for e in effects if UNATTRIBUTED in e.fixes}),
+        "reconciled": {c.id: len(c.reconciled) for c in result.code_changes if c.reconciled},
+        "findings": [f.id for f in result.divergent],
     }
 
 
@@ -429,6 +452,13 @@ def generate(
     lap("write")
     progress(f"wrote {out} ({len(tasks)} tasks, {len(result.changelog)} changelog entries)")
     if verify:
+        summary["same_under_both_codes"] = _same_under_both_codes(out)
+        progress(
+            "re-executed with and without the code fixes: "
+            f"{summary['same_under_both_codes']['differing_tasks']} of "
+            f"{summary['same_under_both_codes']['tasks']} tasks differ"
+        )
+        lap("both_codes")
         summary["replay"] = _replay_summary(tasks, concurrency)
         progress(
             f"replayed: oracle {summary['replay']['oracle']['outcome_pass']}/{len(tasks)}, "
@@ -452,6 +482,27 @@ def generate(
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out / SUMMARY).write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
     return summary
+
+
+def _same_under_both_codes(out: Path) -> dict[str, Any]:
+    """The written suite's references re-executed on the port with and without the code
+    fixes: every difference is a finding (`fix_meaning.CHECK`)."""
+    from eigencore.audit.doc_code_repair import fix_effects
+    from eigencore.audit.fix_meaning import divergence_findings
+
+    started = time.perf_counter()
+    written = [
+        Task.model_validate_json(line)
+        for line in (out / TASKS).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    found = divergence_findings(fix_effects(written))
+    return {
+        "tasks": len(written),
+        "differing_tasks": len({f.entry_id for f in found}),
+        "findings": [f.model_dump(mode="json", exclude_none=True) for f in found],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def _complete(out: Path, version: str) -> bool:
@@ -480,6 +531,56 @@ def repaired_tasks(
         if line.strip()
     ]
     return [t for t in tasks if t.category in wanted]
+
+
+DOCS_URI = "bfcl://func_docs/{class_name}"
+
+
+def repaired_entry(
+    entry_id: str, version: str | None = None, out: Path | None = None
+) -> tuple[Task, dict[str, list[dict[str, Any]]]]:
+    """One task of the repaired suite (its repaired scenario, flagged so the port runs with
+    its code fixes) and the BFCL function docs of its classes as the repaired drop-in has
+    them (schema patch applied); the suite is generated first when absent."""
+    version = version or DEFAULT_VERSION
+    out = out if out is not None else repaired_dir(version)
+    if not _complete(out, version):
+        # stdout may be an MCP stdio stream: progress goes to stderr
+        generate(version, out, verify=False, drop_in=False,
+                 progress=lambda msg: print(msg, file=sys.stderr))  # fmt: skip
+    tasks = {t.id: t for t in repaired_tasks(version=version, out=out)}
+    if entry_id not in tasks:
+        raise KeyError(f"no repaired BFCL entry {entry_id!r} in {out}")
+    task = tasks[entry_id]
+    docs = {
+        c: [
+            json.loads(line)
+            for line in doc_path(out / "bfcl", c).read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        for c in task.meta.get("involved_classes", [])
+    }
+    return task, docs
+
+
+def publish_docs(server: Any, docs: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+    """Add each class's BFCL function docs to an MCP server as a resource (`DOCS_URI`). The
+    tools keep the port's own schemas, which the repaired suite's agents see too; the patched
+    BFCL docs are what a BFCL-style prompt would show."""
+
+    def reader(text: str) -> Callable[[], str]:
+        def read() -> str:
+            return text
+
+        return read
+
+    for class_name, class_docs in docs.items():
+        server.resource(
+            DOCS_URI.format(class_name=class_name),
+            name=f"{class_name}_func_docs",
+            mime_type="application/json",
+            description=f"BFCL's function docs of {class_name}, with the repair's schema patch.",
+        )(reader(json.dumps(list(class_docs))))
 
 
 @cache
@@ -546,9 +647,18 @@ def main(
         problems.append(f"{len(summary['reaudit']['new'])} new findings after repair")
     if summary["fix_effects"]["unattributed"]:
         problems.append("reference results that differ under the code fixes but no fix explains")
+    if summary["fix_effects"]["findings"]:
+        problems.append(
+            f"{summary['fix_effects']['tasks']} tasks mean something else with and without the "
+            "code fixes (see CHANGELOG.md)"
+        )
+    differ = summary.get("same_under_both_codes", {}).get("differing_tasks")
+    if differ:
+        problems.append(f"verify: {differ} written tasks differ with and without the code fixes")
     if summary["undisposed"]:
         problems.append(f"{len(summary['undisposed'])} findings without a disposition")
-    shown = ("kinds", "changes", "schema_changes", "code_fixes", "trivial", "timings")
+    shown = ("kinds", "changes", "schema_changes", "code_fixes", "fix_effects", "trivial",
+             "timings")
     print(json.dumps({k: summary.get(k) for k in shown}, indent=1))
     for problem in problems:
         print(f"PROBLEM: {problem}")
