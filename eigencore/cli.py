@@ -163,6 +163,19 @@ def _task_ids(spec: str | None) -> list[str]:
     return list(dict.fromkeys(i.strip() for i in spec.split(",") if i.strip()))
 
 
+def _concurrency(model: str, asked: int | None) -> int:
+    """Tasks run at once. An embedded model is one llama.cpp context shared under a lock:
+    interleaved tasks gain nothing and each step loses the prompt prefix cached from the
+    task's previous step, so `local:` runs one task at a time."""
+    if model.startswith("local:"):
+        if asked and asked > 1:
+            print(f"note: {model} runs one task at a time (--concurrency {asked} ignored: the "
+                  "embedded model is shared, and interleaving tasks loses its prompt cache)",
+                  file=sys.stderr)
+        return 1
+    return asked or 4
+
+
 def cmd_eval_run(args: argparse.Namespace) -> int:
     from clients.models.specs import adapter_factory
     from eigencore.evaluation.runner import RunConfig, run_suite
@@ -180,11 +193,15 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
                              f"{cfg['rescored_from']}` again instead of resuming it")
         args.model, args.suite = prev["model"], prev["suite"]
         args.k, args.categories, args.limit = cfg["k"], ",".join(cfg["categories"]), cfg["limit"]
+        args.max_steps = cfg.get("max_steps", args.max_steps)
+        if args.concurrency is None:
+            args.concurrency = cfg.get("concurrency")
         # `--tasks` with `--resume` narrows the run to a part of it: a second worker
         # process can share a run (each skips what the other has finished).
         part, args.tasks = _task_ids(args.tasks), ",".join(cfg.get("task_ids") or [])
     else:
         part = []
+    args.concurrency = _concurrency(args.model, args.concurrency)
     categories = [c for c in (args.categories or "").split(",") if c]
     tasks = load_suite(args.suite, categories or None)
     task_ids = _task_ids(args.tasks)
@@ -509,7 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--categories", help="comma-separated, e.g. base,miss_func")
     run.add_argument("--limit", type=int, help="first N tasks only")
     run.add_argument("--k", type=int, default=1, help="samples per task (pass^k)")
-    run.add_argument("--concurrency", type=int, default=4)
+    run.add_argument("--concurrency", type=int,
+                     help="tasks at once (default 4; 1 for local: models; a resumed run keeps "
+                          "its own)")
     run.add_argument("--max-steps", type=int, default=20, help="model steps per turn")
     run.add_argument("--target", default="inprocess", help="inprocess, stdio or a server URL")
     run.add_argument("--token", help="bearer token for a URL target")

@@ -196,3 +196,27 @@ def test_a_second_worker_takes_part_of_a_run(tmp_path: Path) -> None:
     with sqlite3.connect(store) as db:
         got = sorted(r[0] for r in db.execute("SELECT task_id FROM results"))
     assert got == ["library-demo-1", "library-demo-2", "library-demo-3"]
+
+
+def test_local_models_run_one_task_at_a_time() -> None:
+    from eigencore.cli import _concurrency
+
+    assert _concurrency("local:qwen2.5-coder-0.5b?threads=1", 4) == 1
+    assert _concurrency("local:qwen2.5-coder-0.5b", None) == 1
+    assert _concurrency("oracle", None) == 4 and _concurrency("oracle", 2) == 2
+
+
+def test_resume_keeps_the_runs_settings(tmp_path: Path) -> None:
+    store = tmp_path / "runs.db"
+    base = [sys.executable, "-m", "eigencore.cli", "eval", "run", "--store", str(store),
+            "--quiet"]
+    first = subprocess.run([*base, "--model", "oracle", "--suite", "library-demo", "--tasks",
+                            "library-demo-1", "--max-steps", "3", "--concurrency", "2"],
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(store) as db:
+        (run_id, config), = db.execute("SELECT run_id, config FROM runs").fetchall()
+    assert json.loads(config)["concurrency"] == 2 and json.loads(config)["max_steps"] == 3
+    again = subprocess.run([*base, "--resume", run_id], capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stderr

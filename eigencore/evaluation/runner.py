@@ -74,6 +74,7 @@ async def run_suite(tasks: Sequence[Task], factory: AdapterFactory, store: RunSt
     if run_id is None:
         run_id = store.create_run(config.model, config.suite, {
             "k": config.k, "max_steps": config.max_steps, "categories": config.categories,
+            "concurrency": config.concurrency,
             "limit": config.limit, "target": config.target.kind, "tasks": len(tasks),
             "task_ids": config.task_ids})
     done = store.done(run_id)
