@@ -1,12 +1,15 @@
-"""Fixtures shared by the foundation tests: the showcase bundle and a tiny second domain."""
+"""Fixtures shared by the tests: the showcase bundle, a tiny second domain, and the pinned BFCL
+release (skipped only when offline outside CI; in CI a missing release fails)."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import pytest
 from pydantic import Field
 
+from eigencore.bfcl.release import Entry, Release, ReleaseUnavailable, load_release
 from environments import registry
 from environments.contract import Db, DomainBundle, ToolError, tool
 from environments.rules import ComparisonRules, TableRule
@@ -66,3 +69,18 @@ NOTES = DomainBundle(
 @pytest.fixture(scope="session")
 def notes() -> DomainBundle:
     return NOTES
+
+
+@pytest.fixture(scope="session")
+def release() -> Release:
+    try:
+        return load_release()
+    except ReleaseUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"BFCL release unavailable in CI: {exc}")
+        pytest.skip(f"BFCL release unavailable (offline?): {exc}")
+
+
+@pytest.fixture(scope="session")
+def all_entries(release: Release) -> list[Entry]:
+    return release.all_entries()

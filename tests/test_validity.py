@@ -4,7 +4,6 @@ it with the outcome, per-turn and BFCL verdicts."""
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from eigencore.bfcl.labels import (
     write_labels,
 )
 from eigencore.bfcl.metric import ground_truth_trajectory
-from eigencore.bfcl.release import Entry, Release, ReleaseUnavailable, load_release
+from eigencore.bfcl.release import Entry, Release
 from eigencore.evaluation.validity import (
     METRICS,
     ItemVerdict,
@@ -30,16 +29,6 @@ from eigencore.evaluation.validity import (
     validity,
 )
 from environments.bfcl import by_class
-
-
-@pytest.fixture(scope="module")
-def release() -> Release:
-    try:
-        return load_release()
-    except ReleaseUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"BFCL release unavailable in CI: {exc}")
-        pytest.skip(f"BFCL release unavailable (offline?): {exc}")
 
 
 @pytest.fixture(scope="module")

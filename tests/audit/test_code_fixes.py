@@ -22,16 +22,6 @@ AUTH = {
 }
 
 
-@pytest.fixture(scope="module")
-def release() -> Any:
-    from eigencore.bfcl.release import ReleaseUnavailable, load_release
-
-    try:
-        return load_release()
-    except ReleaseUnavailable as exc:  # pragma: no cover - offline
-        pytest.skip(f"BFCL release unavailable: {exc}")
-
-
 def _open(bundle: BfclBundle, repaired: bool, config: dict[str, Any] | None = None) -> EnvDb:
     return EnvDb.open(bundle, repaired_scenario(config) if repaired else scenario(config))
 

@@ -18,7 +18,7 @@ from eigencore.audit.findings import Finding
 from eigencore.audit.repair import RepairResult, repair, repaired_task
 from eigencore.audit.schema_patch import MANUAL_ANSWERS
 from eigencore.audit.trajectory import AuditContext, audit_entry, base_number
-from eigencore.bfcl.release import Entry, Release, ReleaseError, load_release
+from eigencore.bfcl.release import Entry, Release
 from environments.bfcl.common import scenario
 from environments.envdb import EnvDb
 
@@ -31,14 +31,6 @@ CHOSEN = [
     "multi_turn_base_100",
 ]
 OUTSIDE = "multi_turn_base_10"  # audited, but not repaired in this run
-
-
-@pytest.fixture(scope="module")
-def release() -> Release:
-    try:
-        return load_release(download=False)
-    except ReleaseError as exc:  # pragma: no cover - offline machine without the cached wheel
-        pytest.skip(f"BFCL release not cached: {exc}")
 
 
 @pytest.fixture(scope="module")

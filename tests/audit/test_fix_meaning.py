@@ -12,7 +12,7 @@ from eigencore.audit.findings import Finding
 from eigencore.audit.fix_meaning import CHECK, divergences, stated_amounts
 from eigencore.audit.repair import RepairResult, repair
 from eigencore.audit.trajectory import AuditContext, audit_entry, base_number
-from eigencore.bfcl.release import CATEGORIES, Entry, Release, ReleaseError, load_release
+from eigencore.bfcl.release import CATEGORIES, Entry, Release
 
 # multi_turn_base_163: book SFO->LAX business (fare 400.0) on card 'AMEX123456789' (balance
 # 15000.0) under budget_limit 2000.0, then cancel: no fix changes it.
@@ -21,14 +21,6 @@ BOOK = (
     "book_flight(access_token='abc123xyz', card_id='AMEX123456789', travel_date='2024-11-16', "
     "travel_from='SFO', travel_to='LAX', travel_class='business', travel_cost=400.0)"
 )
-
-
-@pytest.fixture(scope="module")
-def release() -> Release:
-    try:
-        return load_release(download=False)
-    except ReleaseError as exc:  # pragma: no cover - offline machine without the cached wheel
-        pytest.skip(f"BFCL release not cached: {exc}")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ pinned release, with findings verified by hand."""
 from __future__ import annotations
 
 import json
-import os
 import random
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +32,7 @@ from eigencore.audit.implementation import (
 from eigencore.audit.schema import documented_enum, value_fits
 from eigencore.bfcl.calls import Call, parse_call
 from eigencore.bfcl.differential import Deviation, compare_turns
-from eigencore.bfcl.release import Entry, Release, ReleaseUnavailable, load_release
+from eigencore.bfcl.release import Entry, Release
 
 
 def run(cls: type, texts: list[str], name: str | None = None) -> list:
@@ -372,16 +371,6 @@ def test_manual_findings_from_files(tmp_path: Path, release: Release) -> None:
 
 
 # --------------------------------------------------------------------------- the release
-
-
-@pytest.fixture(scope="module")
-def release() -> Release:
-    try:
-        return load_release()
-    except ReleaseUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"BFCL release unavailable in CI: {exc}")
-        pytest.skip(f"BFCL release unavailable (offline?): {exc}")
 
 
 def test_real_release_findings(release: Release) -> None:

@@ -29,21 +29,13 @@ from eigencore.audit.trajectory import (
     base_number,
     select_judge_items,
 )
-from eigencore.bfcl.release import Entry, ReleaseError, load_release
+from eigencore.bfcl.release import Entry
 from eigencore.cli import main as cli
 from tests.models.fake_servers import OPENAI_KEY, Canned, Fake, openai_app, serving
 
 BASE_1 = "multi_turn_base_1"
 MOVE = "move one of the 'log.txt' files into a new directory 'archive'"
 """Turn 1 of base_1: "Go to workspace directory and move one of the 'log.txt' files ..."."""
-
-
-@pytest.fixture(scope="module")
-def release():
-    try:
-        return load_release(download=False)
-    except ReleaseError as exc:  # pragma: no cover - offline machine without the cached wheel
-        pytest.skip(f"BFCL release not cached: {exc}")
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from eigencore.audit.repair import RepairResult, repair
 from eigencore.audit.repaired_suite import replay
 from eigencore.audit.trajectory import AuditContext, audit_entry, base_number
 from eigencore.bfcl.official import OfficialUnavailable, install_official
-from eigencore.bfcl.release import CATEGORIES, Entry, Release, ReleaseError, load_release
+from eigencore.bfcl.release import CATEGORIES, Entry, Release
 
 # A sample across categories: the release's known defects and clean entries.
 SAMPLE = {
@@ -25,14 +25,6 @@ SAMPLE = {
     "miss_param": [0, 4, 10, 34, 62, 76, 97, 140, 153, 180],
     "long_context": [0, 11, 28, 34, 48, 100, 140, 153, 154, 180],
 }
-
-
-@pytest.fixture(scope="module")
-def release() -> Release:
-    try:
-        return load_release(download=False)
-    except ReleaseError as exc:  # pragma: no cover - offline machine without the cached wheel
-        pytest.skip(f"BFCL release not cached: {exc}")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ clean one; plus the real audit on the pinned release, with findings verified by 
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +22,7 @@ from eigencore.audit.schema import (
 )
 from eigencore.bfcl.calls import Call
 from eigencore.bfcl.reference import ExecResult
-from eigencore.bfcl.release import Release, ReleaseUnavailable, load_release
+from eigencore.bfcl.release import Release
 
 
 def doc(name: str, props: dict[str, Any], required: list[str], response: Any = None) -> dict:
@@ -343,16 +342,6 @@ def test_data_keys_collapse_into_one_finding() -> None:
 
 
 # --------------------------------------------------------------------------- the release
-
-
-@pytest.fixture(scope="module")
-def release() -> Release:
-    try:
-        return load_release()
-    except ReleaseUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"BFCL release unavailable in CI: {exc}")
-        pytest.skip(f"BFCL release unavailable (offline?): {exc}")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from eigencore.audit.schema import (
 from eigencore.audit.schema_patch import infer_schema, patch_docs
 from eigencore.bfcl.calls import Call
 from eigencore.bfcl.reference import ExecResult
-from eigencore.bfcl.release import Release, ReleaseUnavailable, load_release
+from eigencore.bfcl.release import Release
 
 SIGNATURE_CHECKS = {
     "schema.default_mismatch",
@@ -26,14 +26,6 @@ SIGNATURE_CHECKS = {
     "schema.undocumented_param",
     "schema.param_order",
 }
-
-
-@pytest.fixture(scope="module")
-def release() -> Release:
-    try:
-        return load_release()
-    except ReleaseUnavailable as exc:  # pragma: no cover - offline
-        pytest.skip(f"BFCL release unavailable: {exc}")
 
 
 @pytest.fixture(scope="module")

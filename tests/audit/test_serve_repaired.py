@@ -16,7 +16,7 @@ from eigencore.audit.bfcl_format import write_bfcl
 from eigencore.audit.repair import repair
 from eigencore.audit.repaired_suite import SUMMARY, TASKS, repaired_entry
 from eigencore.audit.trajectory import AuditContext, audit_entry, base_number
-from eigencore.bfcl.release import Release, ReleaseError, load_release
+from eigencore.bfcl.release import Release
 
 ENTRY = "multi_turn_base_155"  # budget_limit 600 in the release; the user's budget is $2400
 FLIGHT = {
@@ -27,14 +27,6 @@ FLIGHT = {
     "travel_to": "JFK",
     "travel_class": "business",
 }
-
-
-@pytest.fixture(scope="module")
-def release() -> Release:
-    try:
-        return load_release(download=False)
-    except ReleaseError as exc:  # pragma: no cover - offline machine without the cached wheel
-        pytest.skip(f"BFCL release not cached: {exc}")
 
 
 @pytest.fixture(scope="module")
