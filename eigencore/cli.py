@@ -461,6 +461,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from eigencore.agents.options import add_arguments as add_synthesis_arguments
+
     p = argparse.ArgumentParser(prog="eigen", description="EigenData command line")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -613,25 +615,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth = sub.add_parser("synth", help="EigenCore synthesis agents").add_subparsers(
         dest="sub", required=True)
     senv = synth.add_parser("env", help="DatabaseAgent + CodingAgent: a new environment")
-    senv.add_argument("--spec", required=True, help="a domain spec (see examples/)")
-    senv.add_argument("--llm", required=True, help="anthropic:M, openai:M@URL, local:NAME")
-    senv.add_argument("--out", help="run directory (resumable; default synth/<spec name>)")
-    senv.add_argument("--replay", action="store_true",
-                      help="serve model answers only from the run's recorded cache")
-    # The same options as eigencore.agents.orchestrator.add_arguments (not imported here, to
-    # keep the CLI's start light; tests/agents/test_per_tool_coding.py keeps them equal).
-    senv.add_argument("--scale", type=float, help="multiply the spec's volumes")
-    senv.add_argument("--structured", choices=("auto", "text", "tool"), default="auto",
-                      help="how structured answers are asked for (auto: tool for local models)")
-    senv.add_argument("--coding", choices=("auto", "whole", "per-tool"), default="auto",
-                      help="write the module whole or one tool at a time (auto: per-tool for "
-                           "local models)")
-    senv.add_argument("--db-rounds", type=int, default=4,
-                      help="round budget of the database stage (raise it to resume a run)")
-    senv.add_argument("--code-rounds", type=int,
-                      help="coding round budget: the stage's in whole mode (default 6), each "
-                           "tool's in per-tool mode (default 3)")
+    add_synthesis_arguments(senv)
     senv.set_defaults(fn=cmd_synth_env)
+
     def data_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--llm", required=True,
                        help="the model of every agent (the assistant too unless --assistant)")

@@ -36,6 +36,7 @@ import anyio
 from eigencore.agents import Journal, StructuredMode, write_atomic
 from eigencore.agents.coding_agent import CodingAgent, load_bundle_dir
 from eigencore.agents.database_agent import DatabaseAgent, scenario_of, schema_text
+from eigencore.agents.options import PER_TOOL_ROUNDS, WHOLE_ROUNDS, add_arguments
 from eigencore.agents.sandbox import Sandbox
 from eigencore.agents.spec import load_spec
 from eigencore.agents.tool_coder import PerToolCodingAgent
@@ -46,9 +47,7 @@ __all__ = ["add_arguments", "choose_modes", "load_bundle_dir", "main", "synthesi
 
 Structured = Literal["auto", "text", "tool"]
 Coding = Literal["auto", "whole", "per-tool"]
-WHOLE_ROUNDS = 6
 """Default round budget of the whole-module coding stage."""
-PER_TOOL_ROUNDS = 3
 """Default round budget per tool in the per-tool mode."""
 
 
@@ -247,28 +246,6 @@ def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | Non
                                            code_rounds=code_rounds, coding=coding))
     print(summary_text(summary), end="")
     return 0 if summary["ok"] else 1
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of a synthesis run: this module's command line and `eigen synth env`
-    (whose parser mirrors these; a test keeps the two the same)."""
-    p.add_argument("--spec", required=True, help="a domain spec (see examples/)")
-    p.add_argument("--llm", required=True, help="anthropic:M, openai:M@URL, local:NAME")
-    p.add_argument("--out", help="run directory (resumable; default synth/<spec name>)")
-    p.add_argument("--scale", type=float, help="multiply the spec's volumes")
-    p.add_argument("--replay", action="store_true",
-                   help="serve model answers only from the run's recorded cache")
-    p.add_argument("--structured", choices=("auto", "text", "tool"), default="auto",
-                   help="how structured answers are asked for (auto: tool for local models)")
-    p.add_argument("--coding", choices=("auto", "whole", "per-tool"), default="auto",
-                   help="write the module whole or one tool at a time (auto: per-tool for "
-                        "local models)")
-    p.add_argument("--db-rounds", type=int, default=4,
-                   help="round budget of the database stage (raise it to resume a run)")
-    p.add_argument("--code-rounds", type=int,
-                   help=f"coding round budget: the stage's in whole mode (default "
-                        f"{WHOLE_ROUNDS}), each tool's in per-tool mode (default "
-                        f"{PER_TOOL_ROUNDS})")
 
 
 def run_args(a: argparse.Namespace) -> int:

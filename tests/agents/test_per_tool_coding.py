@@ -12,7 +12,6 @@ without repeating model calls or sandbox runs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
@@ -22,12 +21,11 @@ import pytest
 
 from clients.mcp import stdio_client
 from clients.models.base import Message, Reply, TaskContext, ToolDef, Usage
-from eigencore.agents.orchestrator import add_arguments, choose_modes, synthesize
+from eigencore.agents.orchestrator import choose_modes, synthesize
 from eigencore.agents.pieces import Piece, split_piece
 from eigencore.agents.sandbox import Sandbox, SandboxLimits, SandboxResult
 from eigencore.agents.spec import parse_spec
 from eigencore.agents.tool_coder import schema_change
-from eigencore.cli import build_parser
 from eigencore.cli import main as eigen
 from eigencore.llm.code import extract_code
 from eigencore.llm.structured import LLM
@@ -380,21 +378,10 @@ def test_code_is_taken_from_a_fenced_block() -> None:
     assert extract_code("None") is None and extract_code("I would write a function.") is None
 
 
-def test_modes_and_the_two_command_lines() -> None:
+def test_modes_follow_the_model() -> None:
     assert choose_modes("local:qwen2.5-coder-1.5b?threads=1") == ("tool", "per-tool")
     assert choose_modes("anthropic:claude") == ("text", "whole")
     assert choose_modes("local:x", "text", "whole") == ("text", "whole")
-
-    def options(p: argparse.ArgumentParser) -> dict:
-        return {a.option_strings[0]: (a.default, a.choices, a.type, a.required)
-                for a in p._actions if a.option_strings and a.dest != "help"}
-
-    module = argparse.ArgumentParser()
-    add_arguments(module)
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    synth = next(a for a in sub.choices["synth"]._actions
-                 if isinstance(a, argparse._SubParsersAction))
-    assert options(synth.choices["env"]) == options(module)
 
 
 def test_eigen_synth_env_passes_the_flags(tmp_path: Path) -> None:
