@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -29,6 +30,7 @@ reply); `tool` offers the answer's schema as the one tool to call, so an adapter
 constrains tool arguments by grammar (the local llama.cpp one) can only emit valid JSON."""
 
 T = TypeVar("T", bound=BaseModel)
+V = TypeVar("V")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -149,6 +151,46 @@ async def structured_by_tool(llm: LLM, prompt: str, schema: type[T], *,
                                 attempts)
 
 
+async def ask_recorded(llm: LLM, rnd: Round, key: str, prompt_md: str,
+                       request: Callable[[], Awaitable[V]], *, dump: Callable[[V], Any],
+                       load: Callable[[Any], V],
+                       invalid: tuple[type[Exception], ...]) -> tuple[V | None, str | None]:
+    """One model request, recorded in (or replayed from) the round's directory.
+
+    `key` identifies the request (a replay needs the same key); `invalid` are the errors of
+    an answer that never validated (exceptions with `attempts`), a round outcome recorded and
+    replayed like an answer. A non-retryable model error (e.g. a prompt longer than the
+    context window) fails the round without recording it, so a resumed run (perhaps with
+    other model options) asks again.
+    """
+    recorded = rnd.read_json("response.json")
+    if recorded is not None and recorded.get("prompt_sha256") == key:
+        rnd.replayed = True
+        if recorded["ok"]:
+            return load(recorded["value"]), None
+        return None, recorded["error"]
+    rnd.write_text("prompt.md", prompt_md)
+    before = llm.accounting.calls + llm.accounting.cached
+    try:
+        value = await request()
+        record: dict[str, Any] = {"prompt_sha256": key, "ok": True, "value": dump(value)}
+        out: tuple[V | None, str | None] = (value, None)
+    except invalid as e:
+        attempts = getattr(e, "attempts", [])
+        reason = f"{e}; last answer began: {attempts[-1][:400]!r}" if attempts else str(e)
+        record = {"prompt_sha256": key, "ok": False, "error": reason, "attempts": attempts}
+        out = (None, reason)
+    except ModelError as e:
+        if e.retryable:
+            raise
+        rnd.llm_calls = llm.accounting.calls + llm.accounting.cached - before
+        return None, f"model error: {e}"
+    rnd.llm_calls = llm.accounting.calls + llm.accounting.cached - before
+    record["llm_requests"] = rnd.llm_calls
+    rnd.write_json("response.json", record)
+    return out
+
+
 async def ask(llm: LLM, rnd: Round, prompt: str, schema: type[T], *,
               system: str | None = None,
               mode: StructuredMode = "text") -> tuple[T | None, str | None]:
@@ -157,34 +199,10 @@ async def ask(llm: LLM, rnd: Round, prompt: str, schema: type[T], *,
     Returns the object, or None and the reason when the model gave no valid object within
     the LLM layer's retry budget (that is a round outcome too, and is replayed as such).
     """
-    key = prompt_hash(f"{mode}:{system or ''}", prompt)
-    recorded = rnd.read_json("response.json")
-    if recorded is not None and recorded.get("prompt_sha256") == key:
-        rnd.replayed = True
-        if recorded["ok"]:
-            return schema.model_validate(recorded["value"]), None
-        return None, recorded["error"]
-    rnd.write_text("prompt.md", (f"<!-- system -->\n{system}\n\n" if system else "")
-                   + f"<!-- user -->\n{prompt}\n")
-    before = llm.accounting.calls + llm.accounting.cached
-    try:
-        value = await (structured_by_tool if mode == "tool" else LLM.structured)(
-            llm, prompt, schema, system=system)
-        record: dict[str, Any] = {"prompt_sha256": key, "ok": True,
-                                  "value": value.model_dump(mode="json")}
-        out: tuple[T | None, str | None] = (value, None)
-    except StructuredOutputError as e:
-        reason = f"{e}; last answer began: {e.attempts[-1][:400]!r}" if e.attempts else str(e)
-        record = {"prompt_sha256": key, "ok": False, "error": reason, "attempts": e.attempts}
-        out = (None, reason)
-    except ModelError as e:
-        if e.retryable:
-            raise
-        # E.g. a prompt longer than the context window: a failed round, but not recorded,
-        # so a resumed run (perhaps with other model options) asks again.
-        rnd.llm_calls = llm.accounting.calls + llm.accounting.cached - before
-        return None, f"model error: {e}"
-    rnd.llm_calls = llm.accounting.calls + llm.accounting.cached - before
-    record["llm_requests"] = rnd.llm_calls
-    rnd.write_json("response.json", record)
-    return out
+    ask_fn = structured_by_tool if mode == "tool" else LLM.structured
+    return await ask_recorded(
+        llm, rnd, prompt_hash(f"{mode}:{system or ''}", prompt),
+        (f"<!-- system -->\n{system}\n\n" if system else "") + f"<!-- user -->\n{prompt}\n",
+        lambda: ask_fn(llm, prompt, schema, system=system),
+        dump=lambda v: v.model_dump(mode="json"), load=schema.model_validate,
+        invalid=(StructuredOutputError,))

@@ -25,8 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from clients.models.base import ModelError
-from eigencore.agents import Journal, Round, prompt_hash
+from eigencore.agents import Journal, Round, ask_recorded, prompt_hash
 from eigencore.agents.coding_agent import (
     EXAMPLE,
     CodeCheck,
@@ -65,34 +64,13 @@ async def ask_code(llm: LLM, rnd: Round, prompt: str, *,
                    system: str) -> tuple[CodeAnswer | None, str | None]:
     """One code request, recorded in (or replayed from) the round's directory, as `ask`
     does for structured answers."""
-    key = prompt_hash(f"code:{system}", prompt)
-    recorded = rnd.read_json("response.json")
-    if recorded is not None and recorded.get("prompt_sha256") == key:
-        rnd.replayed = True
-        if recorded["ok"]:
-            return CodeAnswer(**recorded["value"]), None
-        return None, recorded["error"]
-    rnd.write_text("prompt.md", f"<!-- system -->\n{system}\n\n<!-- user -->\n{prompt}\n")
-    before = llm.accounting.calls + llm.accounting.cached
-    try:
-        answer = await code_answer(llm, prompt, system=system,
-                                   accept_text=lambda t: schema_change(t) is not None)
-        record: dict[str, Any] = {"prompt_sha256": key, "ok": True,
-                                  "value": {"code": answer.code, "text": answer.text}}
-        out: tuple[CodeAnswer | None, str | None] = (answer, None)
-    except CodeOutputError as e:
-        reason = f"{e}; last reply began: {e.attempts[-1][:400]!r}" if e.attempts else str(e)
-        record = {"prompt_sha256": key, "ok": False, "error": reason, "attempts": e.attempts}
-        out = (None, reason)
-    except ModelError as e:
-        if e.retryable:
-            raise
-        rnd.llm_calls = llm.accounting.calls + llm.accounting.cached - before
-        return None, f"model error: {e}"  # not recorded: a resume asks again
-    rnd.llm_calls = llm.accounting.calls + llm.accounting.cached - before
-    record["llm_requests"] = rnd.llm_calls
-    rnd.write_json("response.json", record)
-    return out
+    return await ask_recorded(
+        llm, rnd, prompt_hash(f"code:{system}", prompt),
+        f"<!-- system -->\n{system}\n\n<!-- user -->\n{prompt}\n",
+        lambda: code_answer(llm, prompt, system=system,
+                            accept_text=lambda t: schema_change(t) is not None),
+        dump=lambda a: {"code": a.code, "text": a.text}, load=lambda v: CodeAnswer(**v),
+        invalid=(CodeOutputError,))
 
 
 def _samples(scenario: dict[str, Any], per_table: int = 2) -> str:
