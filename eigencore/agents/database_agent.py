@@ -83,7 +83,9 @@ _ALLOWED_DDL = re.compile(r"^\s*CREATE\s+(TABLE|(UNIQUE\s+)?INDEX|VIEW|TRIGGER)\
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _DATE_COL = re.compile(r"(_on|_at|_date|_time|^date|^dob|birthday|^created|^updated)$")
 _AMOUNT_COL = re.compile(r"(amount|price|total|cost|cents|fee|balance|quantity|qty|stock)")
-_UNIQUE_COL = re.compile(r"(email|sku|code|tag|username|isbn|_number|serial)$")
+_UNIQUE_COL = re.compile(r"^(email|sku|code|tag|username|isbn|serial|[a-z]+_number)$")
+"""Identifier-like columns. Whole names only: `comments.author_email` names someone else's
+identifier, and a person writes many comments (a false finding the 0.5B run met)."""
 
 
 def split_statements(ddl: str) -> list[str]:
@@ -212,12 +214,12 @@ def _check_structure(db: sqlite3.Connection, spec: DomainSpec, tables: list[str]
                 v.add("foreign_key", f"{t}.{col} references {parent}({to or '?'}), which is "
                                      f"not a column of {parent!r}", table=t,
                       evidence=[f"{parent} columns: {', '.join(r['name'] for r in pinfo)}"])
-            elif [target] != pk and not _is_unique(db, parent, target):
+            elif [target] != pk and not is_unique(db, parent, target):
                 v.add("foreign_key", f"{t}.{col} references {parent}({target}), which is "
                                      "neither its primary key nor UNIQUE", table=t)
             else:
-                mine = _affinity(next((r["type"] for r in info if r["name"] == col), ""))
-                theirs = _affinity(next(r["type"] for r in pinfo if r["name"] == target))
+                mine = affinity(next((r["type"] for r in info if r["name"] == col), ""))
+                theirs = affinity(next(r["type"] for r in pinfo if r["name"] == target))
                 if mine != theirs:
                     # The usual root cause of seed rows that "point at no existing row".
                     key = f"{parent.removesuffix('s')}_id"
@@ -228,7 +230,7 @@ def _check_structure(db: sqlite3.Connection, spec: DomainSpec, tables: list[str]
                                          "with values that exist there", table=t)
 
 
-def _affinity(declared: str) -> str:
+def affinity(declared: str) -> str:
     """SQLite's type affinity of a declared column type (its documented rules, in order)."""
     t = (declared or "").upper()
     if "INT" in t:
@@ -242,7 +244,7 @@ def _affinity(declared: str) -> str:
     return "NUMERIC"
 
 
-def _is_unique(db: sqlite3.Connection, table: str, column: str) -> bool:
+def is_unique(db: sqlite3.Connection, table: str, column: str) -> bool:
     for idx in db.execute(f'PRAGMA index_list("{table}")'):
         if idx["unique"]:
             cols = [r["name"] for r in db.execute(f'PRAGMA index_info("{idx["name"]}")')]
@@ -323,43 +325,50 @@ def singular(name: str) -> str:
     return name
 
 
-def _check_implied_relations(db: sqlite3.Connection, tables: list[str],
-                             v: Validation) -> None:
-    """Relations the names imply but the DDL does not declare: a column named like another
-    table or its singular (`orders.customer`, `order_items.product_id`) with no REFERENCES.
-    SQLite then accepts rows that point nowhere, and tools join on a relation nothing
-    enforces (the real 1.5B run ended with `orders.customer INTEGER` unreferenced)."""
+def implied_relations(db: sqlite3.Connection, tables: list[str]) -> list[tuple[str, str, str]]:
+    """(child, column, parent) for each column named like another table or its singular
+    (`orders.customer`, `order_items.product_id`) that declares no REFERENCES."""
+    found = []
     for child in tables:
         declared = {fk["from"] for fk in db.execute(f'PRAGMA foreign_key_list("{child}")')}
         for col in db.execute(f'PRAGMA table_info("{child}")').fetchall():
             name = col["name"]
-            if name in declared:
-                continue
-            parent = next((p for p in tables if p != child and name.lower() in {
-                singular(p), f"{singular(p)}_id", p, f"{p}_id"}), None)
-            if parent is None:
-                continue
-            pinfo = list(db.execute(f'PRAGMA table_info("{parent}")'))
-            pk = [r for r in sorted(pinfo, key=lambda r: r["pk"]) if r["pk"]]
-            target = pk[0] if len(pk) == 1 else None
-            key = target["name"] if target is not None else f"{singular(parent)}_id"
-            ctype = (target["type"] if target is not None else "") or "INTEGER"
-            clause = (f"{name} {ctype}{' NOT NULL' if col['notnull'] else ''} "
-                      f"REFERENCES {parent}({key})")
-            evidence = [f"column: {child}.{name} {col['type'] or '(no type)'}, no REFERENCES",
-                        f"it names the entity {parent!r} (key {parent}.{key})",
-                        f"declare it: `{clause}`"]
-            if target is not None:
-                orphans = [r[0] for r in db.execute(
-                    f'SELECT DISTINCT "{name}" FROM "{child}" WHERE "{name}" IS NOT NULL AND '
-                    f'"{name}" NOT IN (SELECT "{key}" FROM "{parent}") LIMIT 8')]
-                evidence.append(
-                    f"values of {child}.{name} that are no {parent}.{key}: {orphans!r}"
-                    if orphans else f"every value of {child}.{name} is a {parent}.{key} "
-                                    "already: only the declaration is missing")
-            v.add("implied_relation", f"{child}.{name} names the entity {parent!r} but "
-                                      "declares no REFERENCES, so nothing enforces the "
-                                      "relation", table=child, evidence=evidence)
+            parent = None if name in declared else next(
+                (p for p in tables if p != child and name.lower() in {
+                    singular(p), f"{singular(p)}_id", p, f"{p}_id"}), None)
+            if parent is not None:
+                found.append((child, name, parent))
+    return found
+
+
+def _check_implied_relations(db: sqlite3.Connection, tables: list[str],
+                             v: Validation) -> None:
+    """Relations the names imply but the DDL does not declare. SQLite then accepts rows
+    that point nowhere, and tools join on a relation nothing enforces (the real 1.5B run
+    ended with `orders.customer INTEGER` unreferenced)."""
+    for child, name, parent in implied_relations(db, tables):
+        col = next(r for r in db.execute(f'PRAGMA table_info("{child}")') if r["name"] == name)
+        pinfo = list(db.execute(f'PRAGMA table_info("{parent}")'))
+        pk = [r for r in sorted(pinfo, key=lambda r: r["pk"]) if r["pk"]]
+        target = pk[0] if len(pk) == 1 else None
+        key = target["name"] if target is not None else f"{singular(parent)}_id"
+        ctype = (target["type"] if target is not None else "") or "INTEGER"
+        clause = (f"{name} {ctype}{' NOT NULL' if col['notnull'] else ''} "
+                  f"REFERENCES {parent}({key})")
+        evidence = [f"column: {child}.{name} {col['type'] or '(no type)'}, no REFERENCES",
+                    f"it names the entity {parent!r} (key {parent}.{key})",
+                    f"declare it: `{clause}`"]
+        if target is not None:
+            orphans = [r[0] for r in db.execute(
+                f'SELECT DISTINCT "{name}" FROM "{child}" WHERE "{name}" IS NOT NULL AND '
+                f'"{name}" NOT IN (SELECT "{key}" FROM "{parent}") LIMIT 8')]
+            evidence.append(
+                f"values of {child}.{name} that are no {parent}.{key}: {orphans!r}"
+                if orphans else f"every value of {child}.{name} is a {parent}.{key} "
+                                "already: only the declaration is missing")
+        v.add("implied_relation", f"{child}.{name} names the entity {parent!r} but "
+                                  "declares no REFERENCES, so nothing enforces the "
+                                  "relation", table=child, evidence=evidence)
 
 
 def _check_volumes(db: sqlite3.Connection, spec: DomainSpec, tables: list[str],
@@ -457,12 +466,15 @@ def initial_prompt(spec: DomainSpec) -> str:
 
 
 def repair_prompt(spec: DomainSpec, draft: DatabaseDraft, findings: list[Finding], *,
-                  requested: bool = False) -> str:
+                  requested: bool = False, fixed: list[str] | None = None) -> str:
     why = ("The tool developer cannot implement the tools against this schema and asks for "
            "these changes:" if requested else
            "Your previous draft fails validation. Problems, with evidence:")
+    done = ("\n\nAlready fixed in the draft above (keep these changes):\n" + "\n".join(fixed)
+            if fixed else "")
     return (f"{spec.to_markdown()}\n\n{requirements(spec)}\n\nYour previous draft:\n"
-            f"```json\n{draft.model_dump_json(indent=1, exclude={'notes'})}\n```\n\n{why}\n"
+            f"```json\n{draft.model_dump_json(indent=1, exclude={'notes'})}\n```{done}\n\n"
+            f"{why}\n"
             + "\n".join(f.render() for f in findings)
             + "\n\nReturn the complete corrected draft (all tables, all rows), fixing every "
               "problem listed while keeping what was right.")
@@ -494,11 +506,13 @@ class DatabaseResult:
 
 class DatabaseAgent:
     def __init__(self, llm: LLM, journal: Journal, *, max_rounds: int = 4,
-                 mode: StructuredMode = "text"):
+                 mode: StructuredMode = "text", fix_drafts: bool = True):
         self.llm = llm
         self.mode = mode
         self.journal = journal
         self.max_rounds = max_rounds
+        self.fix_drafts = fix_drafts
+        """Apply the mechanical fixes (`draft_fixes`) to a failing draft before asking again."""
 
     async def design(self, spec: DomainSpec, *, previous: DatabaseDraft | None = None,
                      requests: list[Finding] | None = None) -> DatabaseResult:
@@ -507,13 +521,16 @@ class DatabaseAgent:
         draft, findings, requested = previous, list(requests or []), bool(requests)
         labels: list[str] = []
         asked: set[str] = set()
+        fixed: list[str] = []
+        answered: DatabaseDraft | None = None
         for _ in range(self.max_rounds):
             if draft is None:
                 # Say what went wrong, or the same prompt would get the same (cached) answer.
                 prompt = initial_prompt(spec) + "".join(
                     f"\n\nYour previous answer was unusable: {f.message}" for f in findings)
             else:
-                prompt = repair_prompt(spec, draft, findings, requested=requested)
+                prompt = repair_prompt(spec, draft, findings, requested=requested,
+                                       fixed=fixed)
             if prompt in asked:
                 # The same prompt again can only bring the same answer (deterministic
                 # decoding, cached exchanges): stop instead of spending rounds on it.
@@ -532,20 +549,46 @@ class DatabaseAgent:
                 rnd.write_json("validation.json", {"ok": False, "findings": [
                     f.model_dump() for f in findings]})
                 continue
-            unchanged = draft is not None and got.model_dump(exclude={"notes"}) == \
-                draft.model_dump(exclude={"notes"})
-            draft = got
+            # Unchanged: the same as the draft shown, or as the model's own last answer
+            # (which the agent's fixes may have changed since).
+            mine = got.model_dump(exclude={"notes"})
+            unchanged = any(d is not None and d.model_dump(exclude={"notes"}) == mine
+                            for d in (draft, answered))
+            draft = answered = got
             v = validate_draft(spec, draft)
+            record: dict[str, Any] = {}
+            fixed = []
+            if not v.ok and self.fix_drafts:
+                draft, v, record = _with_fixes(spec, draft, v)
+                fixed = record.get("fixes", [])
             findings = v.findings
             if unchanged and findings:
                 findings = [Finding(check="unchanged", message=(
                     "your answer repeated the previous draft unchanged, so every problem is "
                     "still there: change the ddl and rows as each problem says")), *findings]
             rnd.write_json("validation.json", {"ok": v.ok, "counts": v.counts,
-                                               "findings": [f.model_dump() for f in findings]})
+                                               "findings": [f.model_dump() for f in findings],
+                                               **record})
             if v.ok:
                 rnd.write_text("schema.sql", schema_text(spec, draft))
                 rnd.write_json("scenario.json", scenario_of(draft))
                 return DatabaseResult(True, draft, labels, [])
         return DatabaseResult(False, draft, labels, findings,
                               stopped=f"out of rounds ({self.max_rounds})")
+
+
+def _with_fixes(spec: DomainSpec, draft: DatabaseDraft, v: Validation
+                ) -> tuple[DatabaseDraft, Validation, dict[str, Any]]:
+    """The draft after the mechanical fixes when they leave fewer problems, with the record
+    that keeps the model's own findings apart from the agent's changes."""
+    from eigencore.agents.draft_fixes import apply_fixes  # it builds on this module
+
+    candidate, fixes = apply_fixes(draft, {f.check for f in v.findings})
+    if not fixes:
+        return draft, v, {}
+    after = validate_draft(spec, candidate)
+    if len(after.findings) >= len(v.findings):
+        return draft, v, {}
+    return candidate, after, {
+        "fixes": [f.render() for f in fixes],
+        "model_draft_findings": [f.model_dump() for f in v.findings]}

@@ -27,6 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "local models)")
     p.add_argument("--db-rounds", type=int, default=4,
                    help="round budget of the database stage (raise it to resume a run)")
+    p.add_argument("--no-fixes", action="store_true",
+                   help="send every database finding back to the model; by default the agent "
+                        "applies the fixes that need no judgement (a missing integer key, an "
+                        "undeclared relation whose values all exist) itself")
     p.add_argument("--code-rounds", type=int,
                    help=f"coding round budget: the stage's in whole mode (default "
                         f"{WHOLE_ROUNDS}), each tool's in per-tool mode (default "

@@ -65,14 +65,15 @@ async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
                      scale: float | None = None, sandbox: Sandbox | None = None,
                      db_rounds: int = 4, code_rounds: int | None = None,
                      schema_revisions: int = 2, structured: Structured = "auto",
-                     coding: Coding = "auto") -> dict[str, Any]:
+                     coding: Coding = "auto", fix_drafts: bool = True) -> dict[str, Any]:
     """Run both agents; returns the run summary (also written to `out_dir`).
 
     `structured="auto"` asks a local (grammar-constrained) model for answers as tool calls and
     any other model for JSON text; see `eigencore.agents.StructuredMode`. `coding="auto"`
     writes the tools one at a time for a local model and as one module otherwise;
     `code_rounds` is the whole stage's budget in the whole mode (default 6) and each tool's
-    in the per-tool mode (default 3).
+    in the per-tool mode (default 3). `fix_drafts=False` leaves every database finding to
+    the model (see `eigencore.agents.draft_fixes`).
     """
     started = time.monotonic()
     out = Path(out_dir)
@@ -81,7 +82,8 @@ async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
     write_atomic(out / "spec.json", spec.model_dump_json(indent=1))
     journal = Journal(out)
     mode, coding_mode = choose_modes(llm.adapter.name, structured, coding)
-    dba = DatabaseAgent(llm, journal, max_rounds=db_rounds, mode=mode)
+    dba = DatabaseAgent(llm, journal, max_rounds=db_rounds, mode=mode,
+                        fix_drafts=fix_drafts)
     coder: CodingAgent | PerToolCodingAgent
     if coding_mode == "per-tool":
         coder = PerToolCodingAgent(llm, journal, sandbox or Sandbox(),
@@ -180,6 +182,8 @@ def _history(journal: Journal) -> dict[str, Any]:
                  "llm_requests": 0 if rnd.replayed else response.get("llm_requests", 0),
                  "problems": [] if validation and validation.get("ok") else
                  _problems(validation)}
+        if validation and validation.get("fixes"):
+            entry["agent_fixes"] = validation["fixes"]
         notes = (response.get("value") or {}).get("notes")
         if notes:
             entry["model_notes"] = notes
@@ -207,6 +211,7 @@ def summary_text(s: dict[str, Any]) -> str:
     for h in s.get("history", []):
         mark = "ok " if h["ok"] else "FAIL"
         lines.append(f"  {mark} {h['round']}{' (replayed)' if h['replayed'] else ''}")
+        lines += [f"        fixed by the agent {f[2:160]}" for f in h.get("agent_fixes", [])]
         lines += [f"        - {p[:160]}" for p in h["problems"][:6]]
     if s.get("tools"):
         lines.append("tools (per-tool coding):")
@@ -229,7 +234,8 @@ def summary_text(s: dict[str, Any]) -> str:
 
 def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | None = None,
          replay: bool = False, structured: Structured = "auto", db_rounds: int = 4,
-         code_rounds: int | None = None, coding: Coding = "auto") -> int:
+         code_rounds: int | None = None, coding: Coding = "auto",
+         fix_drafts: bool = True) -> int:
     """`eigen synth env --spec FILE --llm SPEC [--out DIR]`: 0 when a bundle was accepted.
 
     Model exchanges are recorded in `out/llm-cache.db`; `replay=True` serves only from it
@@ -243,14 +249,16 @@ def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | Non
               replay_only=replay)
     summary = anyio.run(lambda: synthesize(spec, llm, out_dir, scale=scale,
                                            structured=structured, db_rounds=db_rounds,
-                                           code_rounds=code_rounds, coding=coding))
+                                           code_rounds=code_rounds, coding=coding,
+                                           fix_drafts=fix_drafts))
     print(summary_text(summary), end="")
     return 0 if summary["ok"] else 1
 
 
 def run_args(a: argparse.Namespace) -> int:
     return main(a.spec, a.llm, a.out, scale=a.scale, replay=a.replay, structured=a.structured,
-                db_rounds=a.db_rounds, code_rounds=a.code_rounds, coding=a.coding)
+                db_rounds=a.db_rounds, code_rounds=a.code_rounds, coding=a.coding,
+                fix_drafts=not a.no_fixes)
 
 
 def _cli(argv: list[str] | None = None) -> int:
