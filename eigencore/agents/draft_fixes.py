@@ -21,8 +21,14 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from eigencore.agents.database_agent import (DatabaseDraft, affinity, implied_relations,
-                                             is_unique, singular, split_statements)
+from eigencore.agents.database_agent import (
+    DatabaseDraft,
+    affinity,
+    implied_relations,
+    is_unique,
+    singular,
+    split_statements,
+)
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def test_missing_keys_and_undeclared_relations_are_fixed() -> None:
         "made appointment_id its INTEGER PRIMARY KEY"
     assert [r["appointment_id"] for r in fixed.rows["appointments"]] == [7, 8, 9]
     assert [r["department_id"] for r in fixed.rows["departments"]] == [1, 2]
-    assert list(fixed.rows["doctors"][0])[0] == "doctor_id"
+    assert next(iter(fixed.rows["doctors"][0])) == "doctor_id"
     # Relations held as names point at the parent's UNIQUE name column.
     assert "department TEXT REFERENCES departments(name)" in fixed.ddl
     assert "doctor TEXT REFERENCES doctors(name)" in fixed.ddl
