@@ -19,6 +19,8 @@ How a step works:
   and the MCP server still validates every call;
 - the output is parsed leniently anyway (code fences, missing tags, doubled braces), since a
   grammar guarantees the shape only while generation is not cut off;
+- a request with no tools (a code answer, a simulated user's line) is a plain chat turn:
+  no grammar, no `final_answer`, the reply is the text up to the end of turn;
 - a call identical (name and arguments) to one already made in this turn is dropped; if
   nothing new is left the model is asked, under a `final_answer`-only grammar, for its reply,
   and `Reply.stop_reason` says which call repeated. Small models otherwise loop on their
@@ -373,7 +375,12 @@ def template_messages(messages: Sequence[Message], final_name: str) -> list[dict
 
 
 def render_prompt(template: str, messages: Sequence[Message], tools: Sequence[ToolDef]) -> str:
-    """The prompt text for the next assistant step, tools and `final_answer` included."""
+    """The prompt text for the next assistant step, tools and `final_answer` included; with
+    no tools, a plain conversation (the reply is free text)."""
+    if not tools:
+        plain = [{"role": m.role, "content": m.content} for m in messages]
+        return str(_compile_template(template).render(
+            messages=plain, add_generation_prompt=True, bos_token="", eos_token="<|im_end|>"))
     final_name = final_answer_name(tools)
     return str(_compile_template(template).render(
         messages=template_messages(messages, final_name),
@@ -855,14 +862,15 @@ class LocalAdapter:
             model._grammars[key] = gbnf
         return gbnf
 
-    def _complete(self, model: LoadedModel, prompt: str, gbnf: str) -> Completion:
+    def _complete(self, model: LoadedModel, prompt: str, gbnf: str | None) -> Completion:
         from llama_cpp import LlamaGrammar
 
         opts = self.options
+        grammar = LlamaGrammar.from_string(gbnf, verbose=False) if gbnf is not None else None
         with model.lock:
             try:
                 out = model.llm.create_completion(
-                    prompt, grammar=LlamaGrammar.from_string(gbnf, verbose=False),
+                    prompt, grammar=grammar,
                     max_tokens=opts.max_tokens, temperature=opts.temperature,
                     seed=opts.seed + self._sample)
             except ValueError as err:  # e.g. the prompt exceeds the context window
@@ -874,7 +882,7 @@ class LocalAdapter:
                                       output_tokens=usage.get("completion_tokens") or 0),
                           finish_reason=choice.get("finish_reason"))
 
-    async def _generate(self, model: LoadedModel, prompt: str, gbnf: str) -> Completion:
+    async def _generate(self, model: LoadedModel, prompt: str, gbnf: str | None) -> Completion:
         return await anyio.to_thread.run_sync(self._complete, model, prompt, gbnf)
 
     async def respond(self, messages: list[Message], tools: list[ToolDef], *, turn: int,
@@ -884,6 +892,13 @@ class LocalAdapter:
             prompt = render_prompt(model.chat_template, messages, tools)
         except Exception as err:  # jinja2's errors, or the template's own refusal
             raise ModelError(f"local:{self.model_name}: chat template failed: {err}") from err
+        if not tools:
+            # Nothing to call: a plain chat reply, unconstrained, as any other backend gives.
+            # (Wrapped in a `final_answer` string, small models described code instead of
+            # writing it.)
+            text = await self._generate(model, prompt, None)
+            return Reply(text=text.text.strip(), usage=text.usage,
+                         stop_reason="length" if text.finish_reason == "length" else "end_turn")
         final_name = final_answer_name(tools)
         done = await self._generate(model, prompt, self.grammar(model, tools))
         usage = done.usage

@@ -402,7 +402,8 @@ class FakeLlama:
 
     def create_completion(self, prompt: str, **kwargs: Any) -> dict[str, Any]:
         self.prompts.append(prompt)
-        self.grammars.append(kwargs["grammar"]._grammar)
+        grammar = kwargs["grammar"]
+        self.grammars.append(grammar._grammar if grammar is not None else None)
         self.threads.append(threading.get_ident())
         out = self.outputs.pop(0)
         if isinstance(out, BaseException):
@@ -466,6 +467,26 @@ def test_cut_off_or_failed_generation(needs_llama: None) -> None:
     full = FakeLlama([ValueError("Requested tokens (9000) exceed context window of 8192")])
     with pytest.raises(ModelError, match="exceed context window"):
         _respond(LocalAdapter("qwen2.5-coder-0.5b", llm=full), _conversation())
+
+
+def test_a_request_without_tools_is_a_plain_chat_turn(needs_llama: None) -> None:
+    code = "```python\ndef add(a: int, b: int) -> int:\n    return a + b\n```"
+    fake = FakeLlama([f"{code}\n"])
+    messages = [Message(role="system", content="You write Python."),
+                Message(role="user", content="Write add."),
+                Message(role="assistant", content="def add(): ..."),
+                Message(role="user", content="With types, please.")]
+    reply = _respond(LocalAdapter("qwen2.5-coder-0.5b", llm=fake), messages, tools=[])
+    assert reply.text == code and reply.stop_reason == "end_turn" and not reply.tool_calls
+    assert fake.grammars == [None]  # unconstrained
+    prompt = fake.prompts[0]
+    assert "final_answer" not in prompt and "<tools>" not in prompt
+    # Earlier assistant turns stay plain text, not final_answer calls.
+    assert "<|im_start|>assistant\ndef add(): ...<|im_end|>" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+    cut = FakeLlama(["```python\ndef add("], finish="length")
+    reply = _respond(LocalAdapter("qwen2.5-coder-0.5b", llm=cut), messages, tools=[])
+    assert reply.stop_reason == "length" and reply.text.endswith("def add(")
 
 
 def test_sampling_options_reach_llama(needs_llama: None) -> None:
