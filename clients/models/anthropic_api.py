@@ -29,7 +29,16 @@ from typing import Any
 import anthropic
 from anthropic.types import Message as WireMessage
 
-from clients.models.base import Message, ModelError, Reply, TaskContext, ToolCall, ToolDef, Usage
+from clients.models.base import (
+    Message,
+    ModelError,
+    Reply,
+    Sampling,
+    TaskContext,
+    ToolCall,
+    ToolDef,
+    Usage,
+)
 from clients.models.retry import RateLimited, parse_retry_after
 
 _ID_OK = re.compile(r"^[a-zA-Z0-9_-]{1,256}$")
@@ -166,9 +175,11 @@ class AnthropicAdapter:
         self.client = anthropic.AsyncAnthropic(api_key=key, base_url=base_url, timeout=timeout,
                                                max_retries=0)
         self._thinking: dict[str, list[dict[str, Any]]] = {}
+        self._sampling: Sampling | None = None
 
     async def start(self, task: TaskContext) -> None:
         self._thinking.clear()
+        self._sampling = task.sampling
 
     async def respond(self, messages: list[Message], tools: list[ToolDef], *, turn: int,
                       step: int) -> Reply:
@@ -179,8 +190,9 @@ class AnthropicAdapter:
             kwargs["system"] = system
         if tools:
             kwargs["tools"] = to_tools(tools)
-        if self.temperature is not None:
-            kwargs["extra_body"] = {"temperature": self.temperature}
+        temperature = self._sampling.temperature if self._sampling else self.temperature
+        if temperature is not None:  # the Messages API has no seed
+            kwargs["extra_body"] = {"temperature": temperature}
         try:
             msg = await self.client.messages.create(**kwargs)
         except anthropic.AnthropicError as err:

@@ -54,16 +54,27 @@ class Reply(BaseModel):
     stop_reason: str | None = None
 
 
+class Sampling(BaseModel):
+    """A sampling override for the requests of one task (instead of the adapter's own)."""
+
+    temperature: float
+    seed: int = 0
+
+
 class TaskContext(BaseModel):
     """What a scripted adapter may know about the task (the reference, a recorded result).
 
-    Model-backed adapters ignore it: a candidate model only ever sees messages and tools.
+    Model-backed adapters use only `sampling`: a candidate model only ever sees messages and
+    tools.
     """
 
     task_id: str
     sample: int = 0
     reference: list[list[str]] = Field(default_factory=list)
     """Per turn, the reference call strings."""
+    sampling: Sampling | None = None
+    """Sample with these settings instead of the adapter's (the synthesis agents ask again
+    this way when a greedy model repeats an answer that failed)."""
 
 
 class ModelError(Exception):

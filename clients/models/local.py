@@ -49,7 +49,16 @@ from urllib.parse import parse_qsl
 
 import anyio
 
-from clients.models.base import Message, ModelError, Reply, TaskContext, ToolCall, ToolDef, Usage
+from clients.models.base import (
+    Message,
+    ModelError,
+    Reply,
+    Sampling,
+    TaskContext,
+    ToolCall,
+    ToolDef,
+    Usage,
+)
 from clients.models.gguf import ensure_model, model_spec
 
 FINAL_ANSWER = "final_answer"
@@ -830,9 +839,11 @@ class LocalAdapter:
         self.name = f"local:{spec}"
         self._given = LoadedModel(llm=llm, name=self.model_name) if llm is not None else None
         self._sample = 0
+        self._sampling: Sampling | None = None
 
     async def start(self, task: TaskContext) -> None:
         self._sample = task.sample
+        self._sampling = task.sampling
 
     async def model(self) -> LoadedModel:
         if self._given is not None:
@@ -869,10 +880,11 @@ class LocalAdapter:
         grammar = LlamaGrammar.from_string(gbnf, verbose=False) if gbnf is not None else None
         with model.lock:
             try:
+                override = self._sampling
                 out = model.llm.create_completion(
-                    prompt, grammar=grammar,
-                    max_tokens=opts.max_tokens, temperature=opts.temperature,
-                    seed=opts.seed + self._sample)
+                    prompt, grammar=grammar, max_tokens=opts.max_tokens,
+                    temperature=override.temperature if override else opts.temperature,
+                    seed=override.seed if override else opts.seed + self._sample)
             except ValueError as err:  # e.g. the prompt exceeds the context window
                 raise ModelError(f"local:{self.model_name}: {err}") from err
         choice = out["choices"][0]

@@ -27,7 +27,16 @@ from typing import Any
 
 import httpx
 
-from clients.models.base import Message, ModelError, Reply, TaskContext, ToolCall, ToolDef, Usage
+from clients.models.base import (
+    Message,
+    ModelError,
+    Reply,
+    Sampling,
+    TaskContext,
+    ToolCall,
+    ToolDef,
+    Usage,
+)
 from clients.models.retry import RateLimited, parse_retry_after
 
 MALFORMED_ARGUMENTS = "__malformed_arguments__"
@@ -158,9 +167,10 @@ class OpenAICompatAdapter:
         key = api_key or os.environ.get("OPENAI_API_KEY")
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client: httpx.AsyncClient | None = None
+        self._sampling: Sampling | None = None
 
     async def start(self, task: TaskContext) -> None:
-        return None
+        self._sampling = task.sampling
 
     def request_body(self, messages: list[Message], tools: list[ToolDef]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": to_openai(messages)}
@@ -168,7 +178,10 @@ class OpenAICompatAdapter:
             body["tools"] = to_tools(tools)
             if self.tool_choice is not None:
                 body["tool_choice"] = self.tool_choice
-        if self.temperature is not None:
+        if self._sampling is not None:
+            body["temperature"] = self._sampling.temperature
+            body["seed"] = self._sampling.seed
+        elif self.temperature is not None:
             body["temperature"] = self.temperature
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens

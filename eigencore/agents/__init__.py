@@ -20,8 +20,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from clients.models.base import Message, ModelError, Reply, TaskContext, ToolCall, ToolDef
-from eigencore.llm.cache import request_key
+from clients.models.base import Message, ModelError, Sampling, ToolCall, ToolDef
 from eigencore.llm.structured import LLM, StructuredOutputError
 
 StructuredMode = Literal["text", "tool"]
@@ -89,32 +88,8 @@ class Journal:
 SUBMIT = "submit_answer"
 
 
-async def _complete_with_tools(llm: LLM, messages: list[Message],
-                               tools: list[ToolDef]) -> Reply:
-    # `LLM.complete` offers no tools; this is the same cache-then-count path with tools,
-    # so tool-mode exchanges are recorded and replay offline like text ones.
-    key = request_key(llm.adapter.name, messages, tools)
-    if llm.cache is not None:
-        hit = llm.cache.get(key)
-        if hit is not None:
-            llm.accounting.cached += 1
-            return hit
-    if llm.replay_only:
-        raise ModelError(f"no recorded response for this request (key {key[:12]})")
-    await llm.adapter.start(TaskContext(task_id="llm"))
-    reply = await llm.adapter.respond(messages, tools, turn=0, step=0)
-    llm.accounting.calls += 1
-    llm.accounting.usage = llm.accounting.usage + reply.usage
-    pin, pout = llm.price_per_mtok
-    llm.accounting.cost_usd += (reply.usage.input_tokens * pin
-                                + reply.usage.output_tokens * pout) / 1e6
-    if llm.cache is not None:
-        llm.cache.put(key, llm.adapter.name, messages, reply)
-    return reply
-
-
 async def structured_by_tool(llm: LLM, prompt: str, schema: type[T], *,
-                             system: str | None = None) -> T:
+                             system: str | None = None, sampling: Sampling | None = None) -> T:
     """Like `LLM.structured`, but the answer is the arguments of a call of one tool whose
     input schema is `schema`'s; invalid arguments are sent back as the tool's error."""
     tool = ToolDef(name=SUBMIT, description=f"Submit your answer: the complete "
@@ -127,7 +102,7 @@ async def structured_by_tool(llm: LLM, prompt: str, schema: type[T], *,
                 Message(role="user", content=prompt)]
     attempts: list[str] = []
     for n in range(llm.retries + 1):
-        reply = await _complete_with_tools(llm, messages, [tool])
+        reply = await llm.complete(messages, [tool], sampling=sampling)
         call = next((c for c in reply.tool_calls if c.name == SUBMIT), None)
         if call is None:
             attempts.append(reply.text)
@@ -191,18 +166,38 @@ async def ask_recorded(llm: LLM, rnd: Round, key: str, prompt_md: str,
     return out
 
 
+def resample(seed: int) -> Sampling:
+    """How a request is asked again after a greedy model repeated an answer that failed:
+    sampled, with a seed fixed by the round, so the run stays reproducible and cacheable."""
+    return Sampling(temperature=RESAMPLE_TEMPERATURE, seed=seed)
+
+
+RESAMPLE_TEMPERATURE = 0.8
+
+
+def request_id(kind: str, system: str | None, prompt: str,
+               sampling: Sampling | None = None) -> str:
+    """A round's request key: the prompt hash, with the sampling when it is not the default
+    (so rounds recorded before sampling existed keep their keys)."""
+    tag = f":T={sampling.temperature},seed={sampling.seed}" if sampling else ""
+    return prompt_hash(f"{kind}:{system or ''}{tag}", prompt)
+
+
 async def ask(llm: LLM, rnd: Round, prompt: str, schema: type[T], *,
-              system: str | None = None,
-              mode: StructuredMode = "text") -> tuple[T | None, str | None]:
+              system: str | None = None, mode: StructuredMode = "text",
+              sampling: Sampling | None = None) -> tuple[T | None, str | None]:
     """One structured request, recorded in (or replayed from) the round's directory.
 
     Returns the object, or None and the reason when the model gave no valid object within
     the LLM layer's retry budget (that is a round outcome too, and is replayed as such).
     """
     ask_fn = structured_by_tool if mode == "tool" else LLM.structured
+    tag = (f"<!-- sampled: temperature {sampling.temperature}, seed {sampling.seed} -->\n"
+           if sampling else "")
     return await ask_recorded(
-        llm, rnd, prompt_hash(f"{mode}:{system or ''}", prompt),
-        (f"<!-- system -->\n{system}\n\n" if system else "") + f"<!-- user -->\n{prompt}\n",
-        lambda: ask_fn(llm, prompt, schema, system=system),
+        llm, rnd, request_id(mode, system, prompt, sampling),
+        tag + (f"<!-- system -->\n{system}\n\n" if system else "")
+        + f"<!-- user -->\n{prompt}\n",
+        lambda: ask_fn(llm, prompt, schema, system=system, sampling=sampling),
         dump=lambda v: v.model_dump(mode="json"), load=schema.model_validate,
         invalid=(StructuredOutputError,))

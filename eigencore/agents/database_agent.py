@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from eigencore.agents import Journal, StructuredMode, ask
+from eigencore.agents import Journal, StructuredMode, ask, resample
 from eigencore.agents.spec import DomainSpec
 from eigencore.llm.structured import LLM
 
@@ -506,13 +506,17 @@ class DatabaseResult:
 
 class DatabaseAgent:
     def __init__(self, llm: LLM, journal: Journal, *, max_rounds: int = 4,
-                 mode: StructuredMode = "text", fix_drafts: bool = True):
+                 mode: StructuredMode = "text", fix_drafts: bool = True,
+                 resample: bool = True):
         self.llm = llm
         self.mode = mode
         self.journal = journal
         self.max_rounds = max_rounds
         self.fix_drafts = fix_drafts
         """Apply the mechanical fixes (`draft_fixes`) to a failing draft before asking again."""
+        self.resample = resample
+        """Ask again sampled (`eigencore.agents.resample`) after an unchanged draft or a
+        repeated prompt, instead of stopping the stage."""
 
     async def design(self, spec: DomainSpec, *, previous: DatabaseDraft | None = None,
                      requests: list[Finding] | None = None) -> DatabaseResult:
@@ -523,7 +527,8 @@ class DatabaseAgent:
         asked: set[str] = set()
         fixed: list[str] = []
         answered: DatabaseDraft | None = None
-        for _ in range(self.max_rounds):
+        stuck = False
+        for n in range(self.max_rounds):
             if draft is None:
                 # Say what went wrong, or the same prompt would get the same (cached) answer.
                 prompt = initial_prompt(spec) + "".join(
@@ -531,19 +536,21 @@ class DatabaseAgent:
             else:
                 prompt = repair_prompt(spec, draft, findings, requested=requested,
                                        fixed=fixed)
-            if prompt in asked:
+            if prompt in asked and not self.resample:
                 # The same prompt again can only bring the same answer (deterministic
                 # decoding, cached exchanges): stop instead of spending rounds on it.
                 return DatabaseResult(False, draft, labels, findings, stopped=(
                     "the next prompt repeated an earlier one (the model kept giving the same "
                     "answer)"))
+            sampling = resample(n) if self.resample and (stuck or prompt in asked) else None
             asked.add(prompt)
             rnd = self.journal.next_round("database")
             labels.append(rnd.label)
             answer, error = await ask(self.llm, rnd, prompt, draft_model(spec), system=SYSTEM,
-                                      mode=self.mode)
+                                      mode=self.mode, sampling=sampling)
             got = as_draft(answer) if answer is not None else None
             requested = False
+            stuck = got is None
             if got is None:
                 findings = [Finding(check="output", message=f"no valid draft: {error}")]
                 rnd.write_json("validation.json", {"ok": False, "findings": [
@@ -555,6 +562,7 @@ class DatabaseAgent:
             unchanged = any(d is not None and d.model_dump(exclude={"notes"}) == mine
                             for d in (draft, answered))
             draft = answered = got
+            stuck = unchanged
             v = validate_draft(spec, draft)
             record: dict[str, Any] = {}
             fixed = []

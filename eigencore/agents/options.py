@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="send every database finding back to the model; by default the agent "
                         "applies the fixes that need no judgement (a missing integer key, an "
                         "undeclared relation whose values all exist) itself")
+    p.add_argument("--no-resample", action="store_true",
+                   help="stop a stage (or a tool) when the model repeats itself; by default "
+                        "the request is asked again sampled (temperature 0.8, seed = round)")
     p.add_argument("--code-rounds", type=int,
                    help=f"coding round budget: the stage's in whole mode (default "
                         f"{WHOLE_ROUNDS}), each tool's in per-tool mode (default "

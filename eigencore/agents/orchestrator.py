@@ -65,7 +65,8 @@ async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
                      scale: float | None = None, sandbox: Sandbox | None = None,
                      db_rounds: int = 4, code_rounds: int | None = None,
                      schema_revisions: int = 2, structured: Structured = "auto",
-                     coding: Coding = "auto", fix_drafts: bool = True) -> dict[str, Any]:
+                     coding: Coding = "auto", fix_drafts: bool = True,
+                     resample: bool = True) -> dict[str, Any]:
     """Run both agents; returns the run summary (also written to `out_dir`).
 
     `structured="auto"` asks a local (grammar-constrained) model for answers as tool calls and
@@ -73,7 +74,8 @@ async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
     writes the tools one at a time for a local model and as one module otherwise;
     `code_rounds` is the whole stage's budget in the whole mode (default 6) and each tool's
     in the per-tool mode (default 3). `fix_drafts=False` leaves every database finding to
-    the model (see `eigencore.agents.draft_fixes`).
+    the model (see `eigencore.agents.draft_fixes`); `resample=False` stops a stage or a tool
+    when the model repeats itself instead of asking again sampled.
     """
     started = time.monotonic()
     out = Path(out_dir)
@@ -83,11 +85,12 @@ async def synthesize(spec_path: str | Path, llm: LLM, out_dir: str | Path, *,
     journal = Journal(out)
     mode, coding_mode = choose_modes(llm.adapter.name, structured, coding)
     dba = DatabaseAgent(llm, journal, max_rounds=db_rounds, mode=mode,
-                        fix_drafts=fix_drafts)
+                        fix_drafts=fix_drafts, resample=resample)
     coder: CodingAgent | PerToolCodingAgent
     if coding_mode == "per-tool":
         coder = PerToolCodingAgent(llm, journal, sandbox or Sandbox(),
-                                   rounds_per_tool=code_rounds or PER_TOOL_ROUNDS)
+                                   rounds_per_tool=code_rounds or PER_TOOL_ROUNDS,
+                                   resample=resample)
     else:
         coder = CodingAgent(llm, journal, sandbox or Sandbox(),
                             max_rounds=code_rounds or WHOLE_ROUNDS, mode=mode)
@@ -235,7 +238,7 @@ def summary_text(s: dict[str, Any]) -> str:
 def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | None = None,
          replay: bool = False, structured: Structured = "auto", db_rounds: int = 4,
          code_rounds: int | None = None, coding: Coding = "auto",
-         fix_drafts: bool = True) -> int:
+         fix_drafts: bool = True, resample: bool = True) -> int:
     """`eigen synth env --spec FILE --llm SPEC [--out DIR]`: 0 when a bundle was accepted.
 
     Model exchanges are recorded in `out/llm-cache.db`; `replay=True` serves only from it
@@ -250,7 +253,7 @@ def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | Non
     summary = anyio.run(lambda: synthesize(spec, llm, out_dir, scale=scale,
                                            structured=structured, db_rounds=db_rounds,
                                            code_rounds=code_rounds, coding=coding,
-                                           fix_drafts=fix_drafts))
+                                           fix_drafts=fix_drafts, resample=resample))
     print(summary_text(summary), end="")
     return 0 if summary["ok"] else 1
 
@@ -258,7 +261,7 @@ def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | Non
 def run_args(a: argparse.Namespace) -> int:
     return main(a.spec, a.llm, a.out, scale=a.scale, replay=a.replay, structured=a.structured,
                 db_rounds=a.db_rounds, code_rounds=a.code_rounds, coding=a.coding,
-                fix_drafts=not a.no_fixes)
+                fix_drafts=not a.no_fixes, resample=not a.no_resample)
 
 
 def _cli(argv: list[str] | None = None) -> int:

@@ -25,7 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from eigencore.agents import Journal, Round, ask_recorded, prompt_hash
+from clients.models.base import Sampling
+from eigencore.agents import Journal, Round, ask_recorded, request_id, resample
 from eigencore.agents.coding_agent import (
     EXAMPLE,
     CodeCheck,
@@ -60,14 +61,16 @@ def schema_change(text: str) -> str | None:
     return m.group(1).strip() if m else None
 
 
-async def ask_code(llm: LLM, rnd: Round, prompt: str, *,
-                   system: str) -> tuple[CodeAnswer | None, str | None]:
+async def ask_code(llm: LLM, rnd: Round, prompt: str, *, system: str,
+                   sampling: Sampling | None = None) -> tuple[CodeAnswer | None, str | None]:
     """One code request, recorded in (or replayed from) the round's directory, as `ask`
     does for structured answers."""
+    tag = (f"<!-- sampled: temperature {sampling.temperature}, seed {sampling.seed} -->\n"
+           if sampling else "")
     return await ask_recorded(
-        llm, rnd, prompt_hash(f"code:{system}", prompt),
-        f"<!-- system -->\n{system}\n\n<!-- user -->\n{prompt}\n",
-        lambda: code_answer(llm, prompt, system=system,
+        llm, rnd, request_id("code", system, prompt, sampling),
+        f"{tag}<!-- system -->\n{system}\n\n<!-- user -->\n{prompt}\n",
+        lambda: code_answer(llm, prompt, system=system, sampling=sampling,
                             accept_text=lambda t: schema_change(t) is not None),
         dump=lambda a: {"code": a.code, "text": a.text}, load=lambda v: CodeAnswer(**v),
         invalid=(CodeOutputError,))
@@ -146,6 +149,8 @@ class ToolState:
     feedback: str = ""
     last_missing: set[str] = field(default_factory=set)
     asked: set[str] = field(default_factory=set)
+    stuck: bool = False
+    """The last answer repeated the one before or had no code: ask the next one sampled."""
     rounds: list[str] = field(default_factory=list)
     accepted_in: str | None = None
     stopped: str = ""
@@ -163,11 +168,14 @@ class PerToolCodingAgent:
     and per-tool state across calls, so it resumes after a schema revision."""
 
     def __init__(self, llm: LLM, journal: Journal, sandbox: Sandbox | None = None, *,
-                 rounds_per_tool: int = 3):
+                 rounds_per_tool: int = 3, resample: bool = True):
         self.llm = llm
         self.journal = journal
         self.sandbox = sandbox or Sandbox()
         self.rounds_per_tool = rounds_per_tool
+        self.resample = resample
+        """Ask again sampled (`eigencore.agents.resample`) when the model is stuck, instead
+        of stopping the tool on a repeated prompt."""
         self.accepted: dict[str, Piece] = {}
         self.state: dict[str, ToolState] = {}
 
@@ -218,17 +226,24 @@ class PerToolCodingAgent:
             if st.code or st.feedback:
                 prompt += ("\n\nReply with the corrected function and its tests in one "
                            "```python block.")
-            if prompt in st.asked:
-                st.stopped = ("the next prompt repeated an earlier one (the model kept giving "
-                              "the same answer)")
-                return None
+            sampling: Sampling | None = None
+            if prompt in st.asked or st.stuck:
+                if not self.resample and prompt in st.asked:
+                    st.stopped = ("the next prompt repeated an earlier one (the model kept "
+                                  "giving the same answer)")
+                    return None
+                # Greedy decoding would give the same answer to (nearly) the same prompt.
+                sampling = resample(st.used) if self.resample else None
             st.asked.add(prompt)
             st.used += 1
+            st.stuck = False
             rnd = self.journal.next_round(f"coding-{tool.name}")
             st.rounds.append(rnd.label)
             result.rounds.append(rnd.label)
-            answer, error = await ask_code(self.llm, rnd, prompt, system=SYSTEM)
+            answer, error = await ask_code(self.llm, rnd, prompt, system=SYSTEM,
+                                           sampling=sampling)
             if answer is None:
+                st.stuck = True
                 st.feedback = f"Your previous reply had no usable code: {error}"
                 rnd.write_json("validation.json", {"ok": False, "problems": [st.feedback]})
                 continue
@@ -244,7 +259,7 @@ class PerToolCodingAgent:
                                "as it is.")
                 rnd.write_json("validation.json", {"ok": False, "problems": [st.feedback]})
                 continue
-            previous = st.code
+            st.stuck = bool(st.code) and answer.code.strip() == st.code.strip()
             st.code = answer.code
             note = ""
             piece, problems = split_piece(answer.code, tool, all_tools=[
@@ -262,7 +277,7 @@ class PerToolCodingAgent:
                 st.accepted_in, st.feedback = rnd.label, ""
                 return None
             st.feedback = render_feedback(check, schema_hint=SCHEMA_HINT)
-            if previous and answer.code.strip() == previous.strip():
+            if st.stuck:
                 st.feedback = ("Your code repeated the previous one unchanged, so every problem "
                                "is still there.\n\n" + st.feedback)
             repeated = set(check.missing) & st.last_missing

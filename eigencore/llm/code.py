@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from clients.models.base import Message
+from clients.models.base import Message, Sampling
 from eigencore.llm.structured import LLM, StructuredOutputError
 
 _BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
@@ -65,7 +65,8 @@ def syntax_problem(code: str) -> str | None:
 
 async def code_answer(llm: LLM, prompt: str, *, system: str | None = None,
                       language: str = "python",
-                      accept_text: Callable[[str], bool] | None = None) -> CodeAnswer:
+                      accept_text: Callable[[str], bool] | None = None,
+                      sampling: Sampling | None = None) -> CodeAnswer:
     """Ask for code in a fenced block; retry with the reason until one parses.
 
     `accept_text(reply)` lets a reply without code through (e.g. a request to change the
@@ -75,7 +76,7 @@ async def code_answer(llm: LLM, prompt: str, *, system: str | None = None,
                 Message(role="user", content=prompt)]
     attempts: list[str] = []
     for _ in range(llm.retries + 1):
-        reply = await llm.complete(messages)
+        reply = await llm.complete(messages, sampling=sampling)
         attempts.append(reply.text)
         code = extract_code(reply.text, language)
         if code is None:

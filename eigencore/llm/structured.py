@@ -14,7 +14,16 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from clients.models.base import Message, ModelAdapter, ModelError, Reply, TaskContext, Usage
+from clients.models.base import (
+    Message,
+    ModelAdapter,
+    ModelError,
+    Reply,
+    Sampling,
+    TaskContext,
+    ToolDef,
+    Usage,
+)
 from eigencore.llm.cache import ResponseCache, request_key
 
 T = TypeVar("T", bound=BaseModel)
@@ -58,8 +67,14 @@ class LLM:
         self.price_per_mtok = price_per_mtok
         self.accounting = Accounting()
 
-    async def complete(self, messages: list[Message]) -> Reply:
-        key = request_key(self.adapter.name, messages, [])
+    async def complete(self, messages: list[Message], tools: list[ToolDef] | None = None, *,
+                       sampling: Sampling | None = None) -> Reply:
+        """One exchange: from the cache when recorded, else from the adapter (counted and
+        recorded). `sampling` overrides the adapter's decoding for this request and is part
+        of the cache key."""
+        tools = tools or []
+        key = request_key(self.adapter.name, messages, tools,
+                          {"sampling": sampling.model_dump()} if sampling else None)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
@@ -68,8 +83,8 @@ class LLM:
         if self.replay_only:
             raise ModelError(f"no recorded response for this request (key {key[:12]}) in "
                              f"{self.cache.path if self.cache else 'the cache'}")
-        await self.adapter.start(TaskContext(task_id="llm"))
-        reply = await self.adapter.respond(messages, [], turn=0, step=0)
+        await self.adapter.start(TaskContext(task_id="llm", sampling=sampling))
+        reply = await self.adapter.respond(messages, tools, turn=0, step=0)
         self.accounting.calls += 1
         self.accounting.usage = self.accounting.usage + reply.usage
         pin, pout = self.price_per_mtok
@@ -79,7 +94,8 @@ class LLM:
             self.cache.put(key, self.adapter.name, messages, reply)
         return reply
 
-    async def structured(self, prompt: str, schema: type[T], *, system: str | None = None) -> T:
+    async def structured(self, prompt: str, schema: type[T], *, system: str | None = None,
+                         sampling: Sampling | None = None) -> T:
         instructions = (
             f"Answer with one JSON object, and nothing else, that validates against this "
             f"JSON Schema:\n{json.dumps(schema.model_json_schema())}"
@@ -89,7 +105,7 @@ class LLM:
         messages.append(Message(role="user", content=prompt))
         attempts: list[str] = []
         for _ in range(self.retries + 1):
-            reply = await self.complete(messages)
+            reply = await self.complete(messages, sampling=sampling)
             attempts.append(reply.text)
             try:
                 return schema.model_validate_json(extract_json(reply.text))
