@@ -8,7 +8,7 @@ import anyio
 import pytest
 from pydantic import BaseModel
 
-from clients.models.base import Message, Reply, TaskContext, ToolDef, Usage
+from clients.models.base import Message, Reply, Sampling, TaskContext, ToolDef, Usage
 from eigencore.llm.cache import ResponseCache
 from eigencore.llm.structured import LLM, StructuredOutputError, extract_json
 
@@ -65,6 +65,25 @@ def test_cache_makes_reruns_free_and_replays_offline(tmp_path: Path) -> None:
     assert replay.accounting.calls == 0 and replay.accounting.cached == 1
     with pytest.raises(Exception, match="no recorded response"):
         anyio.run(lambda: replay.structured("something else", Table))
+
+
+def test_a_sampled_request_is_its_own_exchange(tmp_path: Path) -> None:
+    seen: list[Sampling | None] = []
+
+    class Recording(Scripted):
+        async def start(self, task: TaskContext) -> None:
+            seen.append(task.sampling)
+
+    llm = LLM(Recording(["greedy", "sampled"]), cache=ResponseCache(tmp_path / "llm.db"))
+    ask = [Message(role="user", content="x")]
+    assert anyio.run(lambda: llm.complete(ask)).text == "greedy"
+    hot = Sampling(temperature=0.8, seed=1)
+    assert anyio.run(lambda: llm.complete(ask, sampling=hot)).text == "sampled"
+    assert seen == [None, hot]
+    # Both are recorded under their own keys and replay offline.
+    replay = LLM(Scripted([]), cache=ResponseCache(tmp_path / "llm.db"), replay_only=True)
+    assert anyio.run(lambda: replay.complete(ask, sampling=hot)).text == "sampled"
+    assert anyio.run(lambda: replay.complete(ask)).text == "greedy"
 
 
 def test_extract_json() -> None:

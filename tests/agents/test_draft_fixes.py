@@ -149,3 +149,16 @@ def test_without_fixes_the_model_gets_the_findings(tmp_path: Path) -> None:
     assert "[primary_key] table 'departments' has no primary key" in model.prompts[1]
     # The same answer again is called out, then the stage stops rather than repeat a prompt.
     assert "[unchanged]" in model.prompts[2] and len(model.prompts) == 3
+
+
+def test_an_unchanged_draft_is_asked_for_again_sampled(tmp_path: Path) -> None:
+    seen: list[object] = []
+
+    class Recording(RepeatingModel):
+        async def start(self, task: TaskContext) -> None:
+            seen.append(task.sampling)
+
+    agent = DatabaseAgent(LLM(Recording()), Journal(tmp_path), max_rounds=3, fix_drafts=False)
+    anyio.run(lambda: agent.design(SPEC))
+    # Round 2 repeated round 1's draft: round 3 is sampled, its seed the round's index.
+    assert seen[:2] == [None, None] and seen[2] is not None and seen[2].seed == 2

@@ -398,3 +398,49 @@ def test_eigen_synth_env_passes_the_flags(tmp_path: Path) -> None:
     assert json.loads((out / "spec.json").read_text())["scale"] == 0.5
     assert summary["rounds"] == {"database": 1}
     assert "no recorded response" in summary["history"][0]["problems"][0]
+
+
+class StuckWriter(ScriptedWriter):
+    """Scripted (fixtures, not model output): `place_order` is answered with the same buggy
+    code whenever decoding is greedy, as a small model repeats itself, and correctly only
+    when the request is sampled."""
+
+    def __init__(self) -> None:
+        super().__init__({"database": [json.dumps(SCRIPTED_DB_WITH_STOCK)],
+                          "get_product": [SCRIPTED_GET_PRODUCT],
+                          "cancel_order": [SCRIPTED_CANCEL_ORDER]})
+        self.sampling: list[object] = []
+        self._now: object = None
+
+    async def start(self, task: TaskContext) -> None:
+        self._now = task.sampling
+
+    async def respond(self, messages: list[Message], tools: list[ToolDef], *, turn: int,
+                      step: int) -> Reply:
+        if "Write the tool `place_order`" in next(m.content for m in messages
+                                                  if m.role == "user"):
+            self.sampling.append(self._now)
+            self.queues["place_order"] = [SCRIPTED_PLACE_ORDER_FIXED if self._now else
+                                          SCRIPTED_PLACE_ORDER_BUGGY]
+        return await super().respond(messages, tools, turn=turn, step=step)
+
+
+@pytest.mark.parametrize("resample", [True, False])
+def test_a_repeated_failing_answer_is_asked_again_sampled(spec_file: Path, tmp_path: Path,
+                                                          resample: bool) -> None:
+    backend = StuckWriter()
+    summary = anyio.run(lambda: synthesize(spec_file, LLM(backend), tmp_path,
+                                           coding="per-tool", sandbox=CountingSandbox(),
+                                           resample=resample))
+    place = summary["tools"]["place_order"]
+    greedy_twice = backend.sampling[:2] == [None, None]
+    assert greedy_twice and len(backend.sampling) == 3
+    if resample:
+        # Round 2 repeated round 1's code, so round 3 is sampled with the round as seed.
+        assert backend.sampling[2] is not None and backend.sampling[2].seed == 2
+        assert "<!-- sampled: temperature 0.8, seed 2 -->" in prompt(
+            tmp_path, "coding-place_order-3")
+        assert place["accepted_in"] == "coding-place_order-3" and summary["ok"]
+    else:
+        assert backend.sampling[2] is None and not place["ok"] and not summary["ok"]
+        assert "sampled" not in prompt(tmp_path, "coding-place_order-3")

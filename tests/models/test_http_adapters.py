@@ -9,7 +9,15 @@ import httpx
 import pytest
 
 from clients.models.anthropic_api import AnthropicAdapter, to_anthropic, wire_id
-from clients.models.base import Message, ModelError, Reply, ToolCall, ToolDef
+from clients.models.base import (
+    Message,
+    ModelError,
+    Reply,
+    Sampling,
+    TaskContext,
+    ToolCall,
+    ToolDef,
+)
 from clients.models.openai_api import (
     MALFORMED_ARGUMENTS,
     OpenAICompatAdapter,
@@ -465,6 +473,32 @@ async def test_openai_without_key_or_options(monkeypatch: pytest.MonkeyPatch) ->
     body, headers = fake.served[0].body, fake.served[0].headers
     assert "authorization" not in headers
     assert set(body) == {"model", "messages"}  # no tools → no tool_choice either
+
+
+async def test_a_sampling_override_reaches_the_wire(oai: tuple[str, Fake],
+                                                   anth: tuple[str, Fake]) -> None:
+    """The synthesis agents ask again sampled when a greedy model is stuck: the override
+    (TaskContext.sampling) replaces the adapter's temperature for that task only."""
+    ask = [Message(role="user", content="hi")]
+    (ourl, ofake), (aurl, afake) = oai, anth
+    ofake.script(Canned(text="a"), Canned(text="b"))
+    afake.script(Canned(text="a"), Canned(text="b"))
+    oa = OpenAICompatAdapter("m", ourl, api_key=OPENAI_KEY)
+    an = AnthropicAdapter("claude-test", base_url=aurl, api_key=ANTHROPIC_KEY, temperature=0.0)
+    try:
+        for adapter in (oa, an):
+            await adapter.start(TaskContext(task_id="t",
+                                            sampling=Sampling(temperature=0.8, seed=3)))
+            await adapter.respond(ask, [], turn=0, step=0)
+            await adapter.start(TaskContext(task_id="t"))
+            await adapter.respond(ask, [], turn=0, step=0)
+    finally:
+        await oa.aclose()
+        await an.aclose()
+    sampled, plain = (s.body for s in ofake.served)
+    assert (sampled["temperature"], sampled["seed"]) == (0.8, 3)
+    assert plain["temperature"] == 0.0 and "seed" not in plain
+    assert [s.body["temperature"] for s in afake.served] == [0.8, 0.0]
 
 
 # -- pure helpers -----------------------------------------------------------------------------

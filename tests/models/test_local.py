@@ -22,7 +22,7 @@ import anyio
 import pytest
 
 from clients.models import gguf
-from clients.models.base import Message, ModelError, TaskContext, ToolCall, ToolDef
+from clients.models.base import Message, ModelError, Sampling, TaskContext, ToolCall, ToolDef
 from clients.models.local import (
     LocalAdapter,
     LocalOptions,
@@ -506,6 +506,15 @@ def test_sampling_options_reach_llama(needs_llama: None) -> None:
 
     anyio.run(go)
     assert (seen["temperature"], seen["seed"], seen["max_tokens"]) == (0.7, 12, 99)
+
+    async def override() -> None:
+        await adapter.start(TaskContext(task_id="t", sampling=Sampling(temperature=0.8,
+                                                                       seed=5)))
+        await adapter.respond(_conversation(), TOOLS, turn=0, step=0)
+
+    fake.outputs.append('{"name": "final_answer", "arguments": {"text": "ok"}}')
+    anyio.run(override)
+    assert (seen["temperature"], seen["seed"]) == (0.8, 5)
 
 
 def test_fake_model_through_the_real_harness(needs_llama: None) -> None:
