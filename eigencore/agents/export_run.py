@@ -3,9 +3,10 @@
 A run directory holds its exchanges in `llm-cache.db` (the LLM layer's `ResponseCache`,
 binary, keyed by request hash) and its rounds in `rounds/`. This writes:
 
-- `exchanges.jsonl`: one line per exchange, oldest first: when it was recorded, the model
-  spec, the round(s) whose prompt it answered (matched on the exact user prompt; an
-  exchange of an earlier attempt whose round directories were since replaced matches none),
+- `exchanges.jsonl`: one line per exchange, oldest first: its cache key, when it was
+  recorded, the model spec, the round(s) whose prompt it answered (matched on the exact user
+  prompt; an exchange of an earlier attempt whose round directories were since replaced
+  matches none),
   the attempt number within the round, the request messages, and the reply (text, tool
   calls, stop reason, token usage);
 - `run.json`: the spec, the run's outcome and every round's recorded verdict (findings and
@@ -14,6 +15,10 @@ binary, keyed by request hash) and its rounds in `rounds/`. This writes:
 
 Paths of the machine (the run directory, temporary sandbox directories) are replaced by
 placeholders. Usage: `python -m eigencore.agents.export_run RUN_DIR OUT_DIR [--note TEXT]`.
+
+`load_exchanges` turns an export back into a `ResponseCache` under the recorded keys, so the
+whole run replays offline (`eigen synth env ... --replay`, or `--replay-from OUT_DIR`) as
+long as today's code asks the same prompts.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from clients.models.base import Message, Reply, ToolCall, Usage
+from eigencore.llm.cache import ResponseCache
 
 _TMP = re.compile(r"/tmp/[^\s\"'`]+")
 _USER = "<!-- user -->\n"
@@ -79,12 +87,12 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, note: str = "") -> d
     root = str(run.resolve())
     prompts = _round_prompts(run)
     db = sqlite3.connect(f"file:{run / 'llm-cache.db'}?mode=ro", uri=True)
-    rows = db.execute("SELECT model, request, reply, created FROM responses "
+    rows = db.execute("SELECT key, model, request, reply, created FROM responses "
                       "ORDER BY created").fetchall()
     db.close()
     attempts: dict[str, int] = {}
     lines = []
-    for model, request, reply, created in rows:
+    for cache_key, model, request, reply, created in rows:
         messages = json.loads(request)
         answer = json.loads(reply)
         user = next((m["content"] for m in messages if m["role"] == "user"), "")
@@ -92,6 +100,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, note: str = "") -> d
         key = rounds[0] if rounds else "unmatched:" + hashlib.sha256(user.encode()).hexdigest()
         attempts[key] = attempts.get(key, 0) + 1
         lines.append(_scrub({
+            "key": cache_key,
             "recorded_at": datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "model": model, "rounds": rounds, "attempt": attempts[key],
             "request": {"messages": [{k: v for k, v in m.items() if v not in (None, [], "",
@@ -127,6 +136,23 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, note: str = "") -> d
     (out / "run.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n",
                                   encoding="utf-8")
     return record
+
+
+def load_exchanges(export_dir: str | Path, cache: ResponseCache) -> int:
+    """Put an export's replies into `cache` under their recorded keys; returns how many."""
+    n = 0
+    path = Path(export_dir) / "exchanges.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        e = json.loads(line)
+        if "key" not in e:
+            raise ValueError(f"{path} predates recorded keys: it replays only answer by answer")
+        reply = Reply(text=e["reply"]["text"], stop_reason=e["reply"]["stop_reason"],
+                      tool_calls=[ToolCall(**c) for c in e["reply"]["tool_calls"]],
+                      usage=Usage(**(e["reply"]["usage"] or {})))
+        messages = [Message(**m) for m in e["request"]["messages"]]
+        cache.put(e["key"], e["model"], messages, reply)
+        n += 1
+    return n
 
 
 def _cli(argv: list[str] | None = None) -> int:

@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", type=float, help="multiply the spec's volumes")
     p.add_argument("--replay", action="store_true",
                    help="serve model answers only from the run's recorded cache")
+    p.add_argument("--replay-from", metavar="EXPORT",
+                   help="replay an exported run (a directory with exchanges.jsonl, e.g. "
+                        "examples/recorded/<run>) offline: implies --replay")
     p.add_argument("--structured", choices=("auto", "text", "tool"), default="auto",
                    help="how structured answers are asked for (auto: tool for local models)")
     p.add_argument("--coding", choices=("auto", "whole", "per-tool"), default="auto",

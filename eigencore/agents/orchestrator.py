@@ -238,18 +238,24 @@ def summary_text(s: dict[str, Any]) -> str:
 def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | None = None,
          replay: bool = False, structured: Structured = "auto", db_rounds: int = 4,
          code_rounds: int | None = None, coding: Coding = "auto",
-         fix_drafts: bool = True, resample: bool = True) -> int:
+         fix_drafts: bool = True, resample: bool = True, replay_from: str | None = None
+         ) -> int:
     """`eigen synth env --spec FILE --llm SPEC [--out DIR]`: 0 when a bundle was accepted.
 
     Model exchanges are recorded in `out/llm-cache.db`; `replay=True` serves only from it
-    (no model needed, a miss is an error).
+    (no model needed, a miss is an error); `replay_from` first loads an exported run's
+    exchanges (`eigencore.agents.export_run`) into it.
     """
     from clients.models.specs import adapter_factory
     from eigencore.llm.cache import ResponseCache
 
     out_dir = Path(out or Path("synth") / Path(spec).stem)
-    llm = LLM(adapter_factory(llm_spec)(), cache=ResponseCache(out_dir / "llm-cache.db"),
-              replay_only=replay)
+    cache = ResponseCache(out_dir / "llm-cache.db")
+    if replay_from:
+        from eigencore.agents.export_run import load_exchanges
+
+        load_exchanges(replay_from, cache)
+    llm = LLM(adapter_factory(llm_spec)(), cache=cache, replay_only=replay or bool(replay_from))
     summary = anyio.run(lambda: synthesize(spec, llm, out_dir, scale=scale,
                                            structured=structured, db_rounds=db_rounds,
                                            code_rounds=code_rounds, coding=coding,
@@ -261,7 +267,8 @@ def main(spec: str, llm_spec: str, out: str | None = None, *, scale: float | Non
 def run_args(a: argparse.Namespace) -> int:
     return main(a.spec, a.llm, a.out, scale=a.scale, replay=a.replay, structured=a.structured,
                 db_rounds=a.db_rounds, code_rounds=a.code_rounds, coding=a.coding,
-                fix_drafts=not a.no_fixes, resample=not a.no_resample)
+                fix_drafts=not a.no_fixes, resample=not a.no_resample,
+                replay_from=a.replay_from)
 
 
 def _cli(argv: list[str] | None = None) -> int:

@@ -21,12 +21,14 @@ import pytest
 
 from clients.mcp import stdio_client
 from clients.models.base import Message, Reply, TaskContext, ToolDef, Usage
+from eigencore.agents.export_run import export_run, load_exchanges
 from eigencore.agents.orchestrator import choose_modes, synthesize
 from eigencore.agents.pieces import Piece, split_piece
 from eigencore.agents.sandbox import Sandbox, SandboxLimits, SandboxResult
 from eigencore.agents.spec import parse_spec
 from eigencore.agents.tool_coder import schema_change
 from eigencore.cli import main as eigen
+from eigencore.llm.cache import ResponseCache
 from eigencore.llm.code import extract_code
 from eigencore.llm.structured import LLM
 from environments import registry
@@ -444,3 +446,36 @@ def test_a_repeated_failing_answer_is_asked_again_sampled(spec_file: Path, tmp_p
     else:
         assert backend.sampling[2] is None and not place["ok"] and not summary["ok"]
         assert "sampled" not in prompt(tmp_path, "coding-place_order-3")
+
+
+class NoModel:
+    """Stands for the recorded model in a replay: it must never be asked."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def start(self, task: TaskContext) -> None:
+        raise AssertionError("a replay asked the model")
+
+    async def respond(self, *args: object, **kwargs: object) -> Reply:
+        raise AssertionError("a replay asked the model")
+
+
+def test_an_exported_run_replays_whole_offline(spec_file: Path, tmp_path: Path) -> None:
+    """Export (keys included) → load into a fresh cache → the same run, sampled round and
+    all, with no model: what `eigen synth env --replay-from` does with examples/recorded."""
+    backend = StuckWriter()
+    first = anyio.run(lambda: synthesize(
+        spec_file, LLM(backend, cache=ResponseCache(tmp_path / "a" / "llm-cache.db")),
+        tmp_path / "a", coding="per-tool", sandbox=CountingSandbox()))
+    export_run(tmp_path / "a", tmp_path / "export")
+    lines = (tmp_path / "export" / "exchanges.jsonl").read_text().splitlines()
+    assert len(lines) == len(backend.asked) and all('"key"' in ln for ln in lines)
+    cache = ResponseCache(tmp_path / "b" / "llm-cache.db")
+    assert load_exchanges(tmp_path / "export", cache) == len(lines)
+    llm = LLM(NoModel(backend.name), cache=cache, replay_only=True)
+    again = anyio.run(lambda: synthesize(spec_file, llm, tmp_path / "b", coding="per-tool",
+                                         sandbox=CountingSandbox()))
+    assert again["ok"] and first["ok"] and llm.accounting.calls == 0
+    assert again["tools"] == first["tools"] and again["rounds"] == first["rounds"]
+    assert [h["problems"] for h in again["history"]] == [h["problems"] for h in first["history"]]
