@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import json
 import re
+import shlex
 import sqlite3
 import sys
 from datetime import UTC, datetime
@@ -40,13 +41,13 @@ _TMP = re.compile(r"/tmp/[^\s\"'`]+")
 _USER = "<!-- user -->\n"
 
 
-def _scrub(obj: Any, run_dir: str) -> Any:
+def scrub(obj: Any, run_dir: str) -> Any:
     if isinstance(obj, str):
         return _TMP.sub("<tmp>", obj.replace(run_dir, "<run>"))
     if isinstance(obj, list):
-        return [_scrub(x, run_dir) for x in obj]
+        return [scrub(x, run_dir) for x in obj]
     if isinstance(obj, dict):
-        return {k: _scrub(v, run_dir) for k, v in obj.items()}
+        return {k: scrub(v, run_dir) for k, v in obj.items()}
     return obj
 
 
@@ -64,7 +65,7 @@ def _round_prompts(run: Path) -> dict[str, str]:
     return found
 
 
-def _verdict(validation: dict[str, Any] | None) -> dict[str, Any] | None:
+def round_verdict(validation: dict[str, Any] | None) -> dict[str, Any] | None:
     if validation is None:
         return None
     out: dict[str, Any] = {"ok": bool(validation.get("ok"))}
@@ -81,8 +82,12 @@ def _verdict(validation: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, *, note: str = "") -> dict[str, Any]:
-    """Write `exchanges.jsonl` and `run.json` for the run in `run_dir`; returns `run.json`."""
+def export_run(run_dir: str | Path, out_dir: str | Path, *, note: str = "",
+               replay: list[str] | None = None) -> dict[str, Any]:
+    """Write `exchanges.jsonl` and `run.json` for the run in `run_dir`; returns `run.json`.
+
+    `replay` is the `eigen synth env` arguments (without `--out`) that replay the run from
+    the export, kept in `run.json` for tests and readers."""
     run, out = Path(run_dir), Path(out_dir)
     root = str(run.resolve())
     prompts = _round_prompts(run)
@@ -99,7 +104,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, note: str = "") -> d
         rounds = [label for label, p in prompts.items() if p == user]
         key = rounds[0] if rounds else "unmatched:" + hashlib.sha256(user.encode()).hexdigest()
         attempts[key] = attempts.get(key, 0) + 1
-        lines.append(_scrub({
+        lines.append(scrub({
             "key": cache_key,
             "recorded_at": datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "model": model, "rounds": rounds, "attempt": attempts[key],
@@ -118,10 +123,11 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, note: str = "") -> d
     verdicts = {}
     for d in sorted((run / "rounds").iterdir()) if (run / "rounds").is_dir() else []:
         v = d / "validation.json"
-        verdicts[d.name] = _verdict(json.loads(v.read_text()) if v.is_file() else None)
+        verdicts[d.name] = round_verdict(json.loads(v.read_text()) if v.is_file() else None)
     usage = [ln["reply"]["usage"] or {} for ln in lines]
-    record = _scrub({
+    record = scrub({
         "note": note,
+        "replay": replay or [],
         "model": summary.get("model") or (lines[0]["model"] if lines else None),
         "spec": json.loads((run / "spec.json").read_text()) if (run / "spec.json").is_file()
         else None,
@@ -161,8 +167,11 @@ def _cli(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir", help="a synthesis run directory (holding llm-cache.db)")
     p.add_argument("out_dir", help="where exchanges.jsonl and run.json go")
     p.add_argument("--note", default="", help="a line of provenance stored in run.json")
+    p.add_argument("--replay", default="",
+                   help="the `eigen synth env` arguments that replay the run (one string, "
+                        "without --out and --replay-from), stored in run.json")
     a = p.parse_args(argv)
-    record = export_run(a.run_dir, a.out_dir, note=a.note)
+    record = export_run(a.run_dir, a.out_dir, note=a.note, replay=shlex.split(a.replay))
     print(f"{record['exchanges']} exchanges ({record['unmatched_exchanges']} matching no "
           f"round), {len(record['rounds'])} rounds -> {a.out_dir}")
     return 0
