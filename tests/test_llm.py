@@ -69,21 +69,26 @@ def test_cache_makes_reruns_free_and_replays_offline(tmp_path: Path) -> None:
 
 def test_a_sampled_request_is_its_own_exchange(tmp_path: Path) -> None:
     seen: list[Sampling | None] = []
+    caps: list[int | None] = []
 
     class Recording(Scripted):
         async def start(self, task: TaskContext) -> None:
             seen.append(task.sampling)
+            caps.append(task.max_tokens)
 
-    llm = LLM(Recording(["greedy", "sampled"]), cache=ResponseCache(tmp_path / "llm.db"))
+    llm = LLM(Recording(["greedy", "sampled", "capped"]),
+              cache=ResponseCache(tmp_path / "llm.db"))
     ask = [Message(role="user", content="x")]
     assert anyio.run(lambda: llm.complete(ask)).text == "greedy"
     hot = Sampling(temperature=0.8, seed=1)
     assert anyio.run(lambda: llm.complete(ask, sampling=hot)).text == "sampled"
-    assert seen == [None, hot]
+    assert anyio.run(lambda: llm.complete(ask, max_tokens=99)).text == "capped"
+    assert seen == [None, hot, None] and caps == [None, None, 99]
     # Both are recorded under their own keys and replay offline.
     replay = LLM(Scripted([]), cache=ResponseCache(tmp_path / "llm.db"), replay_only=True)
     assert anyio.run(lambda: replay.complete(ask, sampling=hot)).text == "sampled"
     assert anyio.run(lambda: replay.complete(ask)).text == "greedy"
+    assert anyio.run(lambda: replay.complete(ask, max_tokens=99)).text == "capped"
 
 
 def test_extract_json() -> None:

@@ -176,15 +176,18 @@ class AnthropicAdapter:
                                                max_retries=0)
         self._thinking: dict[str, list[dict[str, Any]]] = {}
         self._sampling: Sampling | None = None
+        self._cap: int | None = None
 
     async def start(self, task: TaskContext) -> None:
         self._thinking.clear()
         self._sampling = task.sampling
+        self._cap = task.max_tokens
 
     async def respond(self, messages: list[Message], tools: list[ToolDef], *, turn: int,
                       step: int) -> Reply:
         system, wire = to_anthropic(messages, self._thinking)
-        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens,
+        kwargs: dict[str, Any] = {"model": self.model,
+                                  "max_tokens": min(self.max_tokens, self._cap or self.max_tokens),
                                   "messages": wire}
         if system is not None:
             kwargs["system"] = system

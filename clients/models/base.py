@@ -64,8 +64,8 @@ class Sampling(BaseModel):
 class TaskContext(BaseModel):
     """What a scripted adapter may know about the task (the reference, a recorded result).
 
-    Model-backed adapters use only `sampling`: a candidate model only ever sees messages and
-    tools.
+    Model-backed adapters use only `sampling` and `max_tokens`: a candidate model only ever
+    sees messages and tools.
     """
 
     task_id: str
@@ -75,6 +75,9 @@ class TaskContext(BaseModel):
     sampling: Sampling | None = None
     """Sample with these settings instead of the adapter's (the synthesis agents ask again
     this way when a greedy model repeats an answer that failed)."""
+    max_tokens: int | None = None
+    """At most this many output tokens per reply (the lower of this and the adapter's own
+    limit): a request that needs little, e.g. one function, is not left to run on."""
 
 
 class ModelError(Exception):

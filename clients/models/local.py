@@ -840,10 +840,12 @@ class LocalAdapter:
         self._given = LoadedModel(llm=llm, name=self.model_name) if llm is not None else None
         self._sample = 0
         self._sampling: Sampling | None = None
+        self._cap: int | None = None
 
     async def start(self, task: TaskContext) -> None:
         self._sample = task.sample
         self._sampling = task.sampling
+        self._cap = task.max_tokens
 
     async def model(self) -> LoadedModel:
         if self._given is not None:
@@ -882,7 +884,8 @@ class LocalAdapter:
             try:
                 override = self._sampling
                 out = model.llm.create_completion(
-                    prompt, grammar=grammar, max_tokens=opts.max_tokens,
+                    prompt, grammar=grammar,
+                    max_tokens=min(opts.max_tokens, self._cap or opts.max_tokens),
                     temperature=override.temperature if override else opts.temperature,
                     seed=override.seed if override else opts.seed + self._sample)
             except ValueError as err:  # e.g. the prompt exceeds the context window

@@ -168,9 +168,11 @@ class OpenAICompatAdapter:
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client: httpx.AsyncClient | None = None
         self._sampling: Sampling | None = None
+        self._cap: int | None = None
 
     async def start(self, task: TaskContext) -> None:
         self._sampling = task.sampling
+        self._cap = task.max_tokens
 
     def request_body(self, messages: list[Message], tools: list[ToolDef]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": to_openai(messages)}
@@ -183,8 +185,9 @@ class OpenAICompatAdapter:
             body["seed"] = self._sampling.seed
         elif self.temperature is not None:
             body["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            body["max_tokens"] = self.max_tokens
+        cap = min(filter(None, (self.max_tokens, self._cap)), default=None)
+        if cap is not None:
+            body["max_tokens"] = cap
         return body
 
     async def respond(self, messages: list[Message], tools: list[ToolDef], *, turn: int,

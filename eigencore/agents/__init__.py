@@ -176,10 +176,11 @@ RESAMPLE_TEMPERATURE = 0.8
 
 
 def request_id(kind: str, system: str | None, prompt: str,
-               sampling: Sampling | None = None) -> str:
-    """A round's request key: the prompt hash, with the sampling when it is not the default
-    (so rounds recorded before sampling existed keep their keys)."""
+               sampling: Sampling | None = None, max_tokens: int | None = None) -> str:
+    """A round's request key: the prompt hash, with the sampling and the output cap when
+    given (so rounds recorded without them keep their keys)."""
     tag = f":T={sampling.temperature},seed={sampling.seed}" if sampling else ""
+    tag += f":max_tokens={max_tokens}" if max_tokens else ""
     return prompt_hash(f"{kind}:{system or ''}{tag}", prompt)
 
 

@@ -61,6 +61,12 @@ def schema_change(text: str) -> str | None:
     return m.group(1).strip() if m else None
 
 
+CODE_MAX_TOKENS = 1200
+"""Output cap of a code answer: one function and its tests took the local models 150-400
+tokens; past this a small model is repeating itself (the 0.5B ran to 4,096 tokens twice in a
+row, 6 minutes each, on one tool)."""
+
+
 async def ask_code(llm: LLM, rnd: Round, prompt: str, *, system: str,
                    sampling: Sampling | None = None) -> tuple[CodeAnswer | None, str | None]:
     """One code request, recorded in (or replayed from) the round's directory, as `ask`
@@ -68,9 +74,10 @@ async def ask_code(llm: LLM, rnd: Round, prompt: str, *, system: str,
     tag = (f"<!-- sampled: temperature {sampling.temperature}, seed {sampling.seed} -->\n"
            if sampling else "")
     return await ask_recorded(
-        llm, rnd, request_id("code", system, prompt, sampling),
+        llm, rnd, request_id("code", system, prompt, sampling, CODE_MAX_TOKENS),
         f"{tag}<!-- system -->\n{system}\n\n<!-- user -->\n{prompt}\n",
         lambda: code_answer(llm, prompt, system=system, sampling=sampling,
+                            max_tokens=CODE_MAX_TOKENS,
                             accept_text=lambda t: schema_change(t) is not None),
         dump=lambda a: {"code": a.code, "text": a.text}, load=lambda v: CodeAnswer(**v),
         invalid=(CodeOutputError,))

@@ -66,7 +66,8 @@ def syntax_problem(code: str) -> str | None:
 async def code_answer(llm: LLM, prompt: str, *, system: str | None = None,
                       language: str = "python",
                       accept_text: Callable[[str], bool] | None = None,
-                      sampling: Sampling | None = None) -> CodeAnswer:
+                      sampling: Sampling | None = None,
+                      max_tokens: int | None = None) -> CodeAnswer:
     """Ask for code in a fenced block; retry with the reason until one parses.
 
     `accept_text(reply)` lets a reply without code through (e.g. a request to change the
@@ -76,7 +77,7 @@ async def code_answer(llm: LLM, prompt: str, *, system: str | None = None,
                 Message(role="user", content=prompt)]
     attempts: list[str] = []
     for _ in range(llm.retries + 1):
-        reply = await llm.complete(messages, sampling=sampling)
+        reply = await llm.complete(messages, sampling=sampling, max_tokens=max_tokens)
         attempts.append(reply.text)
         code = extract_code(reply.text, language)
         if code is None:

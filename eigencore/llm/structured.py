@@ -68,13 +68,18 @@ class LLM:
         self.accounting = Accounting()
 
     async def complete(self, messages: list[Message], tools: list[ToolDef] | None = None, *,
-                       sampling: Sampling | None = None) -> Reply:
+                       sampling: Sampling | None = None, max_tokens: int | None = None
+                       ) -> Reply:
         """One exchange: from the cache when recorded, else from the adapter (counted and
-        recorded). `sampling` overrides the adapter's decoding for this request and is part
-        of the cache key."""
+        recorded). `sampling` overrides the adapter's decoding and `max_tokens` caps the
+        reply for this request; both are part of the cache key when given."""
         tools = tools or []
-        key = request_key(self.adapter.name, messages, tools,
-                          {"sampling": sampling.model_dump()} if sampling else None)
+        params: dict[str, object] = {}
+        if sampling is not None:
+            params["sampling"] = sampling.model_dump()
+        if max_tokens is not None:
+            params["max_tokens"] = max_tokens
+        key = request_key(self.adapter.name, messages, tools, params or None)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
@@ -83,7 +88,8 @@ class LLM:
         if self.replay_only:
             raise ModelError(f"no recorded response for this request (key {key[:12]}) in "
                              f"{self.cache.path if self.cache else 'the cache'}")
-        await self.adapter.start(TaskContext(task_id="llm", sampling=sampling))
+        await self.adapter.start(TaskContext(task_id="llm", sampling=sampling,
+                                             max_tokens=max_tokens))
         reply = await self.adapter.respond(messages, tools, turn=0, step=0)
         self.accounting.calls += 1
         self.accounting.usage = self.accounting.usage + reply.usage

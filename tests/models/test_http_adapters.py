@@ -487,7 +487,7 @@ async def test_a_sampling_override_reaches_the_wire(oai: tuple[str, Fake],
     an = AnthropicAdapter("claude-test", base_url=aurl, api_key=ANTHROPIC_KEY, temperature=0.0)
     try:
         for adapter in (oa, an):
-            await adapter.start(TaskContext(task_id="t",
+            await adapter.start(TaskContext(task_id="t", max_tokens=200,
                                             sampling=Sampling(temperature=0.8, seed=3)))
             await adapter.respond(ask, [], turn=0, step=0)
             await adapter.start(TaskContext(task_id="t"))
@@ -496,9 +496,10 @@ async def test_a_sampling_override_reaches_the_wire(oai: tuple[str, Fake],
         await oa.aclose()
         await an.aclose()
     sampled, plain = (s.body for s in ofake.served)
-    assert (sampled["temperature"], sampled["seed"]) == (0.8, 3)
-    assert plain["temperature"] == 0.0 and "seed" not in plain
+    assert (sampled["temperature"], sampled["seed"], sampled["max_tokens"]) == (0.8, 3, 200)
+    assert plain["temperature"] == 0.0 and "seed" not in plain and plain["max_tokens"] == 1024
     assert [s.body["temperature"] for s in afake.served] == [0.8, 0.0]
+    assert [s.body["max_tokens"] for s in afake.served] == [200, 1024]
 
 
 # -- pure helpers -----------------------------------------------------------------------------

@@ -508,13 +508,13 @@ def test_sampling_options_reach_llama(needs_llama: None) -> None:
     assert (seen["temperature"], seen["seed"], seen["max_tokens"]) == (0.7, 12, 99)
 
     async def override() -> None:
-        await adapter.start(TaskContext(task_id="t", sampling=Sampling(temperature=0.8,
-                                                                       seed=5)))
+        await adapter.start(TaskContext(task_id="t", max_tokens=50,
+                                        sampling=Sampling(temperature=0.8, seed=5)))
         await adapter.respond(_conversation(), TOOLS, turn=0, step=0)
 
     fake.outputs.append('{"name": "final_answer", "arguments": {"text": "ok"}}')
     anyio.run(override)
-    assert (seen["temperature"], seen["seed"]) == (0.8, 5)
+    assert (seen["temperature"], seen["seed"], seen["max_tokens"]) == (0.8, 5, 50)
 
 
 def test_fake_model_through_the_real_harness(needs_llama: None) -> None:
