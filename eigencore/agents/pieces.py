@@ -20,6 +20,10 @@ from eigencore.agents.spec import ToolIntent
 
 PREAMBLE_NAMES = {"env", "ok", "refused", "BUNDLE"}
 """Defined by the fixed test preamble; a model that re-types them is not asked to stop."""
+PROVIDED_IMPORTS = {"Annotated", "Any", "Literal", "BaseModel", "Field", "Db", "ToolError",
+                    "tool"}
+"""Names the tools preamble imports. A model's own import of them is dropped: the 1.5B
+model imported all of them `from typing`, and the module no longer loaded."""
 
 
 @dataclass
@@ -113,6 +117,17 @@ def split_piece(code: str, tool: ToolIntent, *, all_tools: list[str],
                 # by those names (and `from . import` in tools.py would be circular).
                 piece.notes.append(f"dropped `{seg.strip()}` (the preambles provide it)")
                 continue
+            if isinstance(node, ast.ImportFrom):
+                kept = [a for a in node.names if a.name not in PROVIDED_IMPORTS or
+                        (a.asname and a.asname != a.name)]
+                if len(kept) < len(node.names):
+                    gone = ", ".join(a.name for a in node.names if a not in kept)
+                    piece.notes.append(f"dropped {gone} from `{seg.strip()[:80]}` (the "
+                                       "preamble imports them)")
+                    if not kept:
+                        continue
+                    seg = ast.unparse(ast.ImportFrom(module=node.module, names=kept,
+                                                     level=node.level))
             if seg not in piece.imports:
                 piece.imports.append(seg)
             continue

@@ -479,3 +479,19 @@ def test_an_exported_run_replays_whole_offline(spec_file: Path, tmp_path: Path) 
     assert again["ok"] and first["ok"] and llm.accounting.calls == 0
     assert again["tools"] == first["tools"] and again["rounds"] == first["rounds"]
     assert [h["problems"] for h in again["history"]] == [h["problems"] for h in first["history"]]
+
+
+
+def test_imports_of_what_the_preamble_provides_are_dropped() -> None:
+    # The shape of the real 1.5B answer: every preamble name imported from `typing`.
+    tool = parse_spec(SPEC).tools[0]
+    code = ("from sqlite3 import Row\n"
+            "from typing import Annotated, Any, Literal, BaseModel, Field, Db, ToolError, tool\n"
+            "from pydantic import Field as F\n"
+            "from environments.contract import tool\n\n\n"
+            "@tool(read_only=True)\ndef get_product(db: Db, sku: str) -> dict:\n"
+            "    return {}\n\n\ndef test_get_product(env):\n    pass\n")
+    piece, problems = split_piece(code, tool, earlier=[], all_tools=[tool.name])
+    assert problems == []
+    assert piece.imports == ["from sqlite3 import Row", "from pydantic import Field as F"]
+    assert sum("the preamble imports them" in n for n in piece.notes) == 2
