@@ -141,7 +141,34 @@ def export_run(run_dir: str | Path, out_dir: str | Path, *, note: str = "",
     }, root)
     (out / "run.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n",
                                   encoding="utf-8")
+    (out / "README.md").write_text(_readme(record, out), encoding="utf-8")
     return record
+
+
+def _readme(record: dict[str, Any], out: Path) -> str:
+    outcome = record["outcome"]
+    verdict = ("no summary: the run was stopped before it ended" if "ok" not in outcome else
+               f"{'ACCEPTED' if outcome['ok'] else 'not accepted'}: {outcome.get('outcome')}")
+    lines = [f"# Recorded synthesis run: {out.name}", "",
+             record["note"] or "(no provenance note given)", "",
+             f"- model: `{record['model']}`",
+             f"- {record['exchanges']} exchanges ({record['unmatched_exchanges']} matching no "
+             f"kept round), {record['input_tokens']:,} prompt and "
+             f"{record['output_tokens']:,} output tokens",
+             f"- rounds: {outcome.get('rounds') or sorted(record['rounds'])}",
+             f"- outcome: {verdict}"]
+    for name, t in (outcome.get("tools") or {}).items():
+        lines.append(f"  - `{name}`: " + (f"accepted in {t['accepted_in']}" if t["ok"] else
+                                           f"not accepted ({t['stopped'] or 'not reached'})"))
+    lines += ["", "`exchanges.jsonl` holds every exchange (request, reply, cache key); `run.json`"
+              " the spec, the outcome and each round's verdict."]
+    if record["replay"]:
+        lines += ["", "Replay it offline (no model; the sandbox checks run again):", "",
+                  "    eigen synth env " + " ".join(shlex.quote(a) for a in record["replay"])
+                  + f" \\\n        --out /tmp/replay --replay-from examples/recorded/{out.name}",
+                  "", "`tests/agents/test_recorded_runs.py` does this and compares every "
+                  "round's verdict with the recorded one."]
+    return "\n".join(lines) + "\n"
 
 
 def load_exchanges(export_dir: str | Path, cache: ResponseCache) -> int:
