@@ -59,6 +59,29 @@ def test_a_recorded_run_replays_with_the_recorded_verdicts(run: str, tmp_path: P
     if "ok" in record["outcome"]:
         assert summary["ok"] == record["outcome"]["ok"]
         assert summary.get("tools") == record["outcome"].get("tools")
+    if summary["ok"]:
+        _serves_its_accepted_tools(out / summary["spec"])
+
+
+def _serves_its_accepted_tools(bundle_dir: Path) -> None:
+    """A bundle the model's code made passes the contract checks in this process too, and
+    serves its tools over in-memory MCP (the sandbox already called each one)."""
+    import anyio
+    from fastmcp import Client
+
+    from eigencore.agents.coding_agent import load_bundle_dir
+    from environments.conformance import check_bundle
+    from servers.transports import deploy
+
+    bundle = load_bundle_dir(bundle_dir)
+    assert check_bundle(bundle) == []
+
+    async def serve() -> None:
+        async with Client(deploy([bundle]).server) as client:
+            listed = {t.name for t in await client.list_tools()}
+            assert {t.name for t in bundle.tools} <= listed
+
+    anyio.run(serve)
 
 
 def test_the_recorded_helpdesk_answers_under_todays_validator() -> None:
