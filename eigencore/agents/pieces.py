@@ -97,6 +97,8 @@ def split_piece(code: str, tool: ToolIntent, *, all_tools: list[str],
     tools_parts: list[str] = []
     tests_parts: list[str] = []
     found_tool: ast.FunctionDef | ast.AsyncFunctionDef | None = None
+    has_tool = any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == tool.name
+                   for n in tree.body)
     for i, node in enumerate(tree.body):
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         seg = "\n".join(lines[start - 1:node.end_lineno])
@@ -141,6 +143,12 @@ def split_piece(code: str, tool: ToolIntent, *, all_tools: list[str],
                 found_tool = node
                 tools_parts.append(seg)
                 continue
+            if "tool" in decorators and node.name not in all_tools and has_tool:
+                # A helper the model decorated as well: it serves the tool, so it stays, as
+                # a helper (exposing it would add a tool the spec does not have).
+                seg = "\n".join(lines[node.lineno - 1:node.end_lineno])
+                piece.notes.append(f"removed @tool from the helper `{node.name}`")
+                decorators = set()
             if "tool" in decorators:
                 problems.append(f"write only the tool `{tool.name}` (and private helpers "
                                 f"without @tool); `{node.name}` is another tool"

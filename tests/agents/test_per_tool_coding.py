@@ -495,3 +495,22 @@ def test_imports_of_what_the_preamble_provides_are_dropped() -> None:
     assert problems == []
     assert piece.imports == ["from sqlite3 import Row", "from pydantic import Field as F"]
     assert sum("the preamble imports them" in n for n in piece.notes) == 2
+
+
+def test_a_decorated_helper_of_the_tool_is_kept_as_a_helper() -> None:
+    # The shape of a real 1.5B answer: place_order with a `get_customer` helper under @tool.
+    spec = parse_spec(SPEC)
+    tools = {t.name: t for t in spec.tools}
+    helper = ("@tool(read_only=True)\ndef get_customer(db: Db, customer_id: int) -> dict:\n"
+              "    return {}\n\n\n")
+    body = ("@tool\ndef place_order(db: Db, sku: str) -> dict:\n    return get_customer(db, 1)"
+            "\n\n\ndef test_place_order(env):\n    pass\n")
+    piece, problems = split_piece(helper + body, tools["place_order"], earlier=[],
+                                  all_tools=list(tools))
+    assert problems == [] and "get_customer" in piece.helpers
+    assert "@tool(read_only=True)\ndef get_customer" not in piece.tools_src
+    assert "removed @tool from the helper `get_customer`" in piece.notes
+    # Without the tool itself, a decorated function is still taken for a misnamed tool.
+    _, problems = split_piece(helper + "def test_x(env):\n    pass\n", tools["place_order"],
+                              earlier=[], all_tools=list(tools))
+    assert problems[0].endswith("`get_customer` is another tool")
