@@ -6,13 +6,11 @@ without the fixes."""
 
 from __future__ import annotations
 
-import pytest
-
-from eigencore.audit.findings import Finding
 from eigencore.audit.fix_meaning import CHECK, divergences, stated_amounts
-from eigencore.audit.repair import RepairResult, repair
-from eigencore.audit.trajectory import AuditContext, audit_entry, base_number
-from eigencore.bfcl.release import CATEGORIES, Entry, Release
+from eigencore.audit.repair import RepairResult
+from eigencore.audit.trajectory import AuditContext
+from eigencore.bfcl.release import Entry, Release
+from tests.audit.helpers import fix
 
 # multi_turn_base_163: book SFO->LAX business (fare 400.0) on card 'AMEX123456789' (balance
 # 15000.0) under budget_limit 2000.0, then cancel: no fix changes it.
@@ -21,22 +19,6 @@ BOOK = (
     "book_flight(access_token='abc123xyz', card_id='AMEX123456789', travel_date='2024-11-16', "
     "travel_from='SFO', travel_to='LAX', travel_class='business', travel_cost=400.0)"
 )
-
-
-@pytest.fixture(scope="module")
-def entries(release: Release) -> dict[str, Entry]:
-    return {e.id: e for c in CATEGORIES for e in release.entries(c)}
-
-
-@pytest.fixture(scope="module")
-def ctx(release: Release, entries: dict[str, Entry]) -> AuditContext:
-    bases = {base_number(e): e for e in entries.values() if e.category == "base"}
-    return AuditContext(release=release, bases=bases)
-
-
-def fix(release: Release, ctx: AuditContext, *seeded: Entry) -> RepairResult:
-    findings: list[Finding] = [f for e in seeded for f in audit_entry(e, ctx)]
-    return repair(release, findings, entries=list(seeded))
 
 
 def seeded(entry: Entry, limit: float, said: str = "", balance: float | None = None) -> Entry:

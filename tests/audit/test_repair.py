@@ -14,9 +14,10 @@ from eigencore.audit.bfcl_format import check_drop_in, question_path, read_bfcl,
 from eigencore.audit.findings import Finding
 from eigencore.audit.repair import RepairResult, repair
 from eigencore.audit.repaired_suite import replay
-from eigencore.audit.trajectory import AuditContext, audit_entry, base_number
+from eigencore.audit.trajectory import AuditContext, audit_entry
 from eigencore.bfcl.official import OfficialUnavailable, install_official
 from eigencore.bfcl.release import CATEGORIES, Entry, Release
+from tests.audit.helpers import fix
 
 # A sample across categories: the release's known defects and clean entries.
 SAMPLE = {
@@ -25,23 +26,6 @@ SAMPLE = {
     "miss_param": [0, 4, 10, 34, 62, 76, 97, 140, 153, 180],
     "long_context": [0, 11, 28, 34, 48, 100, 140, 153, 154, 180],
 }
-
-
-@pytest.fixture(scope="module")
-def entries(release: Release) -> dict[str, Entry]:
-    return {e.id: e for c in CATEGORIES for e in release.entries(c)}
-
-
-@pytest.fixture(scope="module")
-def ctx(release: Release, entries: dict[str, Entry]) -> AuditContext:
-    bases = {base_number(e): e for e in entries.values() if e.category == "base"}
-    return AuditContext(release=release, bases=bases)
-
-
-def fix(release: Release, ctx: AuditContext, *seeded: Entry) -> RepairResult:
-    """Audit the entries as the release audit would, then repair them."""
-    findings = [f for e in seeded for f in audit_entry(e, ctx)]
-    return repair(release, findings, entries=list(seeded))
 
 
 def seeded(entry: Entry, **update: object) -> Entry:
