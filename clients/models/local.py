@@ -911,9 +911,9 @@ class LocalAdapter:
             # Nothing to call: a plain chat reply, unconstrained, as any other backend gives.
             # (Wrapped in a `final_answer` string, small models described code instead of
             # writing it.)
-            text = await self._generate(model, prompt, None)
-            return Reply(text=text.text.strip(), usage=text.usage,
-                         stop_reason="length" if text.finish_reason == "length" else "end_turn")
+            plain = await self._generate(model, prompt, None)
+            return Reply(text=plain.text.strip(), usage=plain.usage,
+                         stop_reason="length" if plain.finish_reason == "length" else "end_turn")
         final_name = final_answer_name(tools)
         done = await self._generate(model, prompt, self.grammar(model, tools))
         usage = done.usage

@@ -166,13 +166,13 @@ async def ask_recorded(llm: LLM, rnd: Round, key: str, prompt_md: str,
     return out
 
 
+RESAMPLE_TEMPERATURE = 0.8
+
+
 def resample(seed: int) -> Sampling:
     """How a request is asked again after a greedy model repeated an answer that failed:
     sampled, with a seed fixed by the round, so the run stays reproducible and cacheable."""
     return Sampling(temperature=RESAMPLE_TEMPERATURE, seed=seed)
-
-
-RESAMPLE_TEMPERATURE = 0.8
 
 
 def request_id(kind: str, system: str | None, prompt: str,
@@ -184,6 +184,14 @@ def request_id(kind: str, system: str | None, prompt: str,
     return prompt_hash(f"{kind}:{system or ''}{tag}", prompt)
 
 
+def prompt_record(system: str | None, prompt: str, sampling: Sampling | None = None) -> str:
+    """A round's `prompt.md`: what was asked, and how it was decoded when sampled."""
+    tag = (f"<!-- sampled: temperature {sampling.temperature}, seed {sampling.seed} -->\n"
+           if sampling else "")
+    return (tag + (f"<!-- system -->\n{system}\n\n" if system else "")
+            + f"<!-- user -->\n{prompt}\n")
+
+
 async def ask(llm: LLM, rnd: Round, prompt: str, schema: type[T], *,
               system: str | None = None, mode: StructuredMode = "text",
               sampling: Sampling | None = None) -> tuple[T | None, str | None]:
@@ -193,12 +201,9 @@ async def ask(llm: LLM, rnd: Round, prompt: str, schema: type[T], *,
     the LLM layer's retry budget (that is a round outcome too, and is replayed as such).
     """
     ask_fn = structured_by_tool if mode == "tool" else LLM.structured
-    tag = (f"<!-- sampled: temperature {sampling.temperature}, seed {sampling.seed} -->\n"
-           if sampling else "")
     return await ask_recorded(
         llm, rnd, request_id(mode, system, prompt, sampling),
-        tag + (f"<!-- system -->\n{system}\n\n" if system else "")
-        + f"<!-- user -->\n{prompt}\n",
+        prompt_record(system, prompt, sampling),
         lambda: ask_fn(llm, prompt, schema, system=system, sampling=sampling),
         dump=lambda v: v.model_dump(mode="json"), load=schema.model_validate,
         invalid=(StructuredOutputError,))

@@ -47,8 +47,6 @@ __all__ = ["add_arguments", "choose_modes", "load_bundle_dir", "main", "synthesi
 
 Structured = Literal["auto", "text", "tool"]
 Coding = Literal["auto", "whole", "per-tool"]
-"""Default round budget of the whole-module coding stage."""
-"""Default round budget per tool in the per-tool mode."""
 
 
 def choose_modes(model: str, structured: Structured = "auto",

@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clients.models.base import Sampling
-from eigencore.agents import Journal, Round, ask_recorded, request_id, resample
+from eigencore.agents import (
+    Journal,
+    Round,
+    ask_recorded,
+    prompt_record,
+    request_id,
+    resample,
+)
 from eigencore.agents.coding_agent import (
     EXAMPLE,
     CodeCheck,
@@ -62,20 +69,18 @@ def schema_change(text: str) -> str | None:
 
 
 CODE_MAX_TOKENS = 1200
-"""Output cap of a code answer: one function and its tests took the local models 150-400
-tokens; past this a small model is repeating itself (the 0.5B ran to 4,096 tokens twice in a
-row, 6 minutes each, on one tool)."""
+"""Output cap of a code answer (one function and its tests). Set after the 0.5B ran to 4,096
+tokens twice in a row on one tool, 6 minutes each; under the cap the 1.5B's 54 code answers
+took 115-1,200 tokens (median 682, 15 cut off at the cap)."""
 
 
 async def ask_code(llm: LLM, rnd: Round, prompt: str, *, system: str,
                    sampling: Sampling | None = None) -> tuple[CodeAnswer | None, str | None]:
     """One code request, recorded in (or replayed from) the round's directory, as `ask`
     does for structured answers."""
-    tag = (f"<!-- sampled: temperature {sampling.temperature}, seed {sampling.seed} -->\n"
-           if sampling else "")
     return await ask_recorded(
         llm, rnd, request_id("code", system, prompt, sampling, CODE_MAX_TOKENS),
-        f"{tag}<!-- system -->\n{system}\n\n<!-- user -->\n{prompt}\n",
+        prompt_record(system, prompt, sampling),
         lambda: code_answer(llm, prompt, system=system, sampling=sampling,
                             max_tokens=CODE_MAX_TOKENS,
                             accept_text=lambda t: schema_change(t) is not None),
